@@ -1,0 +1,41 @@
+# Two commands: `make run` and `make test`. Both install what is missing (idempotent, fast when done).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HOTLINE_DATABASE_URL ?= postgresql://hotline:hotline@127.0.0.1:5432/hotline
+export HOTLINE_TEST_ADMIN_URL ?= postgresql://hotline:hotline@127.0.0.1:5432/postgres
+
+.PHONY: run test setup system venv lint typecheck pytest clean
+
+run: setup
+	$(VENV)/bin/hotline migrate
+	$(VENV)/bin/hotline up
+
+test: setup lint typecheck pytest
+
+setup: system venv
+
+system:
+	bash scripts/setup-system.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check hotline db tests bench
+	$(VENV)/bin/ruff format --check hotline db tests bench
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+pytest: venv
+	bash scripts/run-pytest.sh $(PY)
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,168 @@
+"""Typed settings, layered: defaults, then a YAML file, then HOTLINE_* environment variables, then flags.
+
+Environment names follow the shape of the settings: ``HOTLINE_<SECTION>_<KEY>`` for a key inside a section
+(``HOTLINE_DATABASE_URL``, ``HOTLINE_HTTP_PORT``) and ``HOTLINE_<KEY>`` for a top-level key. When no database
+URL is set anywhere, asyncpg reads the standard ``PG*`` variables itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from hotline.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: SecretStr | None = None
+    min_pool: int = Field(default=1, ge=0)
+    max_pool: int = Field(default=10, ge=1)
+    connect_timeout: float = Field(default=5.0, gt=0)
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class PrivacySettings(_Section):
+    secret: SecretStr | None = None
+    secret_file: Path = Path("var/secret.key")
+
+
+class SipSettings(_Section):
+    service_number: str = "12348"
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=5060, ge=1, le=65535)
+    cell_host: str = "127.0.0.1"
+    cell_base_port: int = Field(default=5070, ge=1, le=65535)
+    cells: int | None = Field(default=None, ge=1, le=200)
+    target_concurrency: int = Field(default=8, ge=1)
+    kamailio_bin: Path = Path("/usr/sbin/kamailio")
+    kamailio_modules: Path = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
+    kamailio_http_port: int = Field(default=5065, ge=1, le=65535)
+    recordings_dir: Path = Path("var/recordings")
+    prompts_dir: Path = Path("ivr_flows/prompts/zh-CN")
+    rtp_port_base: int = Field(default=20000, ge=1024, le=65000)
+    drain_timeout: float = Field(default=30.0, ge=0)
+
+
+class Settings(_Section):
+    log_level: str = "INFO"
+    timezone: str = "Asia/Shanghai"
+    ticket_prefix: str = Field(default="YN", pattern=r"^[A-Z]{2,4}$")
+    state_dir: Path = Path("var")
+    database: DatabaseSettings = DatabaseSettings()
+    http: HttpSettings = HttpSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    sip: SipSettings = SipSettings()
+
+
+def _env_names() -> dict[str, tuple[str, ...]]:
+    names: dict[str, tuple[str, ...]] = {}
+    for name, field in Settings.model_fields.items():
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, _Section):
+            for key in sub.model_fields:
+                names[f"HOTLINE_{name}_{key}".upper()] = (name, key)
+        else:
+            names[f"HOTLINE_{name}".upper()] = (name,)
+    return names
+
+
+def _put(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = tree
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"config key {'.'.join(path[:-1])!r} must be a mapping, got {child!r}")
+        node = child
+    node[path[-1]] = value
+
+
+def _flatten(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    out: dict[tuple[str, ...], Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, (*prefix, str(key))))
+        else:
+            out[(*prefix, str(key))] = value
+    return out
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build settings from every layer; raise ConfigError naming the key, value, source and expected type."""
+    environ = os.environ if environ is None else environ
+    tree: dict[str, Any] = {}
+    sources: dict[tuple[str, ...], str] = {}
+
+    if config_file is not None:
+        try:
+            text = config_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc.strerror}") from None
+        try:
+            loaded = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {config_file} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {config_file} must hold a mapping of keys, got {type(loaded).__name__}")
+        for path, value in _flatten(loaded).items():
+            _put(tree, path, value)
+            sources[path] = str(config_file)
+
+    for env_name, path in _env_names().items():
+        if env_name in environ:
+            _put(tree, path, environ[env_name])
+            sources[path] = f"environment variable {env_name}"
+
+    for dotted, value in (overrides or {}).items():
+        path = tuple(dotted.split("."))
+        _put(tree, path, value)
+        sources[path] = f"flag --set {dotted}"
+
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path = tuple(str(p) for p in err["loc"])
+            key = ".".join(path)
+            source = sources.get(path, "defaults")
+            if err["type"] == "extra_forbidden":
+                problems.append(f"unknown config key {key!r} (from {source})")
+                continue
+            shown = "<secret>" if path[-1] in {"url", "secret"} else repr(err.get("input"))
+            problems.append(f"config key {key!r} = {shown} (from {source}): expected {_expected(err)}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def _expected(err: Mapping[str, Any]) -> str:
+    kind = str(err["type"])
+    words = {
+        "int_parsing": "an integer",
+        "int_type": "an integer",
+        "float_parsing": "a number",
+        "float_type": "a number",
+        "bool_parsing": "true or false",
+        "string_type": "a string",
+        "path_type": "a file path",
+        "model_type": "a mapping of keys",
+        "dict_type": "a mapping of keys",
+    }
+    if kind in words:
+        return words[kind]
+    return str(err["msg"]).replace("Input should be", "a value that is").lower()
