@@ -1,0 +1,1 @@
+"""Data layer: migrations and one async function per query, returning typed records."""

@@ -1,0 +1,79 @@
+"""Connecting to PostgreSQL. Errors name host, port, database and user, never the password."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import asyncpg
+
+from hotline.config import Settings
+from hotline.errors import DatabaseUnavailable
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a DSN (or the PG* variables) points, without the password."""
+
+    host: str
+    port: int
+    database: str
+    user: str
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+def describe(dsn: str | None, environ: Mapping[str, str] | None = None) -> Target:
+    env = os.environ if environ is None else environ
+    parts = urlsplit(dsn) if dsn else None
+    user = (parts.username if parts else None) or env.get("PGUSER") or _os_user()
+    host = (parts.hostname if parts else None) or env.get("PGHOST") or "/var/run/postgresql"
+    port = (parts.port if parts else None) or int(env.get("PGPORT", "5432"))
+    path = unquote(parts.path.lstrip("/")) if parts else ""
+    database = path or env.get("PGDATABASE") or user
+    return Target(host=host, port=port, database=database, user=unquote(user))
+
+
+def _os_user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def _dsn(settings: Settings) -> str | None:
+    url = settings.database.url
+    return url.get_secret_value() if url is not None else None
+
+
+def _unavailable(settings: Settings, exc: BaseException) -> DatabaseUnavailable:
+    target = describe(_dsn(settings))
+    reason = exc.__class__.__name__ if isinstance(exc, TimeoutError) else str(exc).splitlines()[0]
+    return DatabaseUnavailable(
+        f"cannot reach PostgreSQL at {target.host}:{target.port} "
+        f"(database {target.database!r}, user {target.user!r}): {reason}"
+    )
+
+
+async def connect(settings: Settings) -> Any:
+    """One connection (for migrations and CLI commands)."""
+    try:
+        return await asyncpg.connect(_dsn(settings), timeout=settings.database.connect_timeout)
+    except (OSError, TimeoutError, socket.gaierror, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise _unavailable(settings, exc) from None
+
+
+async def create_pool(settings: Settings) -> Any:
+    try:
+        return await asyncpg.create_pool(
+            _dsn(settings),
+            min_size=settings.database.min_pool,
+            max_size=settings.database.max_pool,
+            timeout=settings.database.connect_timeout,
+        )
+    except (OSError, TimeoutError, socket.gaierror, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise _unavailable(settings, exc) from None

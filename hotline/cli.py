@@ -1,0 +1,226 @@
+"""The `hotline` command. Errors meant for users are printed as one message, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from hotline import __version__
+from hotline.config import Settings, load_settings
+from hotline.errors import ConfigError, HotlineError
+from hotline.logs import setup_logging
+
+
+def _parse_set(values: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set http.port=8081")
+        out[key.strip()] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hotline",
+        description="12348 public legal-service hotline: engine, queues, work orders and reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"hotline {__version__}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="YAML config file (see hotline.example.yaml); env HOTLINE_* and --set override it",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, e.g. --set http.port=8081 (repeatable)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser(
+        "up",
+        help="run the service in the foreground until Ctrl-C or SIGTERM",
+        description="Check the schema, start every part of the service and serve /healthz. "
+        "Refuses to start when migrations are pending.",
+    )
+
+    p = sub.add_parser(
+        "migrate",
+        help="apply pending database migrations",
+        description="Apply db/migrations/*.sql in order, each in a transaction. Safe to run "
+        "twice or concurrently; refuses if an applied file was edited.",
+    )
+    p.add_argument("--status", action="store_true", help="only list applied and pending migrations")
+
+    sub.add_parser(
+        "status",
+        help="show the running service's health and the schema state",
+        description="Ask the running service's /healthz and list pending migrations. "
+        "Exits 1 when the service is not running or not healthy.",
+    )
+
+    reg = sub.add_parser("registry", help="vulnerable-household registry (建档立卡, 低保, 特困...)")
+    reg_sub = reg.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
+    from hotline.registry import KINDS
+
+    imp = reg_sub.add_parser(
+        "import",
+        help="import a CSV of numbers (all rows or none)",
+        description="Import a CSV with a number column (号码/电话/手机/phone...) or one "
+        "number per line. A file with any bad row is rejected with every "
+        "bad line; re-importing adds nothing twice. Only keyed HMACs are "
+        "stored.",
+    )
+    imp.add_argument("file", type=Path, metavar="FILE.csv")
+    imp.add_argument("--kind", required=True, choices=KINDS, help="which registry the file belongs to")
+    imp.add_argument("--actor", default="cli", help="who imports, for the audit log (default: cli)")
+    look = reg_sub.add_parser("lookup", help="tell whether a number is registered (logged in the audit log)")
+    look.add_argument("number")
+    look.add_argument("--actor", default="cli", help="who asks, for the audit log (default: cli)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config, overrides=_parse_set(args.set))
+        setup_logging(settings.log_level)
+        return asyncio.run(_dispatch(args, settings))
+    except HotlineError as exc:
+        print(f"hotline: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "up":
+        from hotline.supervisor.service import run
+
+        await run(settings)
+        return 0
+    if args.command == "migrate":
+        return await _migrate(settings, status_only=args.status)
+    if args.command == "status":
+        return await _status(settings)
+    if args.command == "registry":
+        return await _registry(args, settings)
+    raise AssertionError(args.command)
+
+
+async def _migrate(settings: Settings, *, status_only: bool) -> int:
+    from db import migrate
+    from db.pool import connect
+
+    conn = await connect(settings)
+    try:
+        if status_only:
+            current = await migrate.plan(conn)
+            for m in current.applied:
+                edited = " (EDITED since applied)" if m in current.edited else ""
+                print(f"applied  {m.filename}{edited}")
+            for m in current.pending:
+                print(f"pending  {m.filename}")
+            for name in current.unknown:
+                print(f"unknown  {name} (recorded in the database, not on disk)")
+            return 1 if current.edited else 0
+        done = await migrate.migrate(conn)
+    finally:
+        await conn.close()
+    if done:
+        for m in done:
+            print(f"applied {m.filename}")
+    else:
+        print("database schema is up to date")
+    return 0
+
+
+async def _status(settings: Settings) -> int:
+    from db import migrate
+    from db.pool import connect
+
+    url = f"http://{settings.http.host}:{settings.http.port}/healthz"
+    code = 0
+    try:
+        body = await asyncio.to_thread(_get, url)
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+        code = 0 if body.get("status") == "ok" else 1
+    except OSError as exc:
+        print(f"service: not running ({url}: {getattr(exc, 'reason', exc)})")
+        code = 1
+    conn = await connect(settings)
+    try:
+        current = await migrate.plan(conn)
+    finally:
+        await conn.close()
+    pending = ", ".join(m.filename for m in current.pending) or "none"
+    print(f"schema: {len(current.applied)} migration(s) applied, pending: {pending}")
+    return code
+
+
+def _get(url: str) -> dict[str, object]:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            data: dict[str, object] = json.load(resp)
+            return data
+    except urllib.error.HTTPError as err:
+        data = json.load(err)
+        return data
+
+
+async def _registry(args: argparse.Namespace, settings: Settings) -> int:
+    from db import audit, registry
+    from db.pool import connect
+    from hotline.phone import parse_caller
+    from hotline.privacy import load_keys
+    from hotline.registry import read_registry_file
+
+    keys = load_keys(settings)
+    if args.registry_command == "import":
+        parsed = read_registry_file(args.file)  # raises before touching the database
+        conn = await connect(settings)
+        try:
+            async with conn.transaction():
+                result = await registry.import_digests(
+                    conn, args.kind, [keys.digest(n) for n in parsed.numbers], source=args.file.name
+                )
+                await audit.record(
+                    conn,
+                    args.actor,
+                    "import",
+                    "vulnerable_registry",
+                    args.kind,
+                    file=args.file.name,
+                    rows=parsed.rows,
+                    added=result.added,
+                )
+        finally:
+            await conn.close()
+        print(
+            f"{args.file}: {parsed.rows} row(s), {result.total} distinct number(s), "
+            f"{result.added} newly registered as {args.kind}"
+        )
+        return 0
+    number = parse_caller(args.number)
+    if number.e164 is None:
+        raise HotlineError("a withheld number cannot be looked up")
+    conn = await connect(settings)
+    try:
+        kinds = await registry.lookup(conn, keys.digest(number.e164))
+        await audit.record(conn, args.actor, "read", "vulnerable_registry", number.masked, found=bool(kinds))
+    finally:
+        await conn.close()
+    print(f"{number.masked}: {', '.join(kinds) if kinds else '未登记 (not registered)'}")
+    return 0

@@ -1,0 +1,128 @@
+"""Caller numbers: parse every common written form, attribute the Yunnan prefecture, mask for display.
+
+A `CallerNumber` never shows the number itself in ``repr`` or ``str``: only the masked form. The canonical
+E.164 value is there for hashing and encryption (see `hotline.privacy`), never for logs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import phonenumbers
+from phonenumbers import PhoneNumberType, geocoder
+
+from hotline.errors import HotlineError
+from hotline.prefectures import BY_AREA_CODE, Prefecture, from_place_name
+
+Kind = Literal["mobile", "landline", "withheld", "other"]
+
+WITHHELD = frozenset({"", "anonymous", "unknown", "restricted", "private", "unavailable", "withheld"})
+_DIGITS = re.compile(r"\d")
+_MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+class InvalidNumber(HotlineError):
+    pass
+
+
+@dataclass(frozen=True)
+class CallerNumber:
+    kind: Kind
+    masked: str
+    e164: str | None = field(repr=False)
+    prefecture: Prefecture | None = None
+    region: str | None = None  # geocoder description, e.g. 云南省昆明市, 北京市, 美国
+
+    def __str__(self) -> str:
+        return self.masked
+
+    @property
+    def in_yunnan(self) -> bool:
+        return self.prefecture is not None
+
+
+def mask_digits(text: str) -> str:
+    """Mask any string of digits for an error message: keep the first 3 and last 4 digits at most."""
+    digits = "".join(_DIGITS.findall(text))
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    if len(digits) <= 7:
+        return "*" * (len(digits) - 4) + digits[-4:]
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def _mask_national(nsn: str, area: str | None) -> str:
+    if area:
+        sub = nsn[len(area) - 1 :]
+        return f"{area}-{'*' * (len(sub) - 4)}{sub[-4:]}"
+    return mask_digits(nsn)
+
+
+def _cn_landline_area(nsn: str) -> str:
+    """The area code (with its leading 0) of a Chinese landline's national significant number."""
+    if nsn.startswith("10") or nsn.startswith("2"):
+        return "0" + nsn[:2]
+    return "0" + nsn[:3]
+
+
+def parse_caller(raw: str | None, default_region: str = "CN") -> CallerNumber:
+    """Parse a caller number as it arrives in SIP (From/P-Asserted-Identity user part) or in a file.
+
+    Accepts mobiles and landlines with or without +86, spaces, dashes or parentheses. Raises InvalidNumber
+    (with the input masked) when the text is not a phone number.
+    """
+    text = (raw or "").strip()
+    if text.lower() in WITHHELD:
+        return CallerNumber(kind="withheld", masked="未显示号码", e164=None)
+    cleaned = re.sub(r"[\s\-().]", "", text)
+    if cleaned.startswith("00"):
+        cleaned = "+" + cleaned[2:]
+    try:
+        num = phonenumbers.parse(cleaned, default_region)
+    except phonenumbers.NumberParseException:
+        raise InvalidNumber(
+            f"caller number {mask_digits(text)!r} is not a phone number: expected a mobile such as "
+            "139xxxx2345 or a landline with its area code such as 0871-6555xxxx"
+        ) from None
+    nsn = phonenumbers.national_significant_number(num)
+    e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+
+    if num.country_code != 86:
+        if not phonenumbers.is_possible_number(num):
+            raise InvalidNumber(f"caller number {mask_digits(text)!r} is not a possible international number")
+        masked = f"+{num.country_code} " + mask_digits(nsn)
+        return CallerNumber("other", masked, e164, None, geocoder.description_for_number(num, "zh") or None)
+
+    if re.fullmatch(r"1[3-9]\d{9}", nsn):
+        place = geocoder.description_for_number(num, "zh") or None
+        masked = nsn[:3] + "****" + nsn[-4:]
+        return CallerNumber("mobile", masked, e164, from_place_name(place or ""), place)
+
+    if (nsn[0] != "1" or nsn.startswith("10")) and 9 <= len(nsn) <= 11:
+        # Landlines: the area code decides the prefecture. phonenumbers rejects some real short
+        # subscriber numbers (7 digits in an 8-digit area), so a known Yunnan area code is trusted.
+        area = _cn_landline_area(nsn)
+        pref = BY_AREA_CODE.get(area)
+        if pref is not None or phonenumbers.is_valid_number(num):
+            place = pref.name if pref else (geocoder.description_for_number(num, "zh") or None)
+            region = f"云南省{pref.name}" if pref else place
+            return CallerNumber("landline", _mask_national(nsn, area), e164, pref, region)
+
+    if phonenumbers.is_valid_number(num):
+        return CallerNumber("other", mask_digits(nsn), e164, None, None)
+    raise InvalidNumber(
+        f"caller number {mask_digits(text)!r} is not a valid Chinese number: expected an 11-digit mobile "
+        "(1[3-9]…) or a landline with its area code (0871…)"
+    )
+
+
+_MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
+_LANDLINE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(0\d{2,3})[\s-]?(\d{3,4})[\s-]?(\d{4})(?!\d)")
+
+
+def redact(text: str) -> str:
+    """Mask anything in free text that looks like a Chinese phone number (for log lines)."""
+    text = _MOBILE_IN_TEXT.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+    return _LANDLINE_IN_TEXT.sub(lambda m: f"{m.group(1)}-{'*' * len(m.group(2))}{m.group(3)}", text)
