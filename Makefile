@@ -10,6 +10,7 @@ export HOTLINE_TEST_ADMIN_URL ?= postgresql://hotline:hotline@127.0.0.1:5432/pos
 
 run: setup
 	$(VENV)/bin/hotline migrate
+	$(VENV)/bin/hotline prompts build
 	$(VENV)/bin/hotline up
 
 test: setup lint typecheck pytest

@@ -70,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Exits 1 when the service is not running or not healthy.",
     )
 
+    pr = sub.add_parser("prompts", help="build prompt audio from the texts (espeak-ng) and recordings")
+    pr_sub = pr.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
+    pr_sub.add_parser(
+        "build",
+        help="render missing or changed prompts to 8 kHz WAV",
+        description="Render every NAME.txt of the locale with espeak-ng, or convert an operator's "
+        "NAME.wav (which wins), into the build directory. Unchanged prompts are kept.",
+    )
+
     reg = sub.add_parser("registry", help="vulnerable-household registry (建档立卡, 低保, 特困...)")
     reg_sub = reg.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
     from hotline.registry import KINDS
@@ -117,6 +126,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _status(settings)
     if args.command == "registry":
         return await _registry(args, settings)
+    if args.command == "prompts":
+        return await asyncio.to_thread(_prompts_build, settings)
     raise AssertionError(args.command)
 
 
@@ -178,6 +189,18 @@ def _get(url: str) -> dict[str, object]:
     except urllib.error.HTTPError as err:
         data = json.load(err)
         return data
+
+
+def _prompts_build(settings: Settings) -> int:
+    from hotline import prompts
+
+    p = settings.prompts
+    report = prompts.build(p.sources, p.built, p.locale)
+    print(
+        f"prompts {p.locale} -> {p.built}: {len(report.rendered)} rendered, {len(report.converted)} converted "
+        f"from recordings, {len(report.unchanged)} unchanged"
+    )
+    return 0
 
 
 async def _registry(args: argparse.Namespace, settings: Settings) -> int:

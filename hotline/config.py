@@ -51,9 +51,22 @@ class SipSettings(_Section):
     kamailio_modules: Path = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
     kamailio_http_port: int = Field(default=5065, ge=1, le=65535)
     recordings_dir: Path = Path("var/recordings")
-    prompts_dir: Path = Path("ivr_flows/prompts/zh-CN")
     rtp_port_base: int = Field(default=20000, ge=1024, le=65000)
     drain_timeout: float = Field(default=30.0, ge=0)
+
+
+class PromptSettings(_Section):
+    locale: str = "zh-CN"
+    source_dir: Path = Path("ivr_flows/prompts")
+    build_dir: Path = Path("var/prompts")
+
+    @property
+    def sources(self) -> Path:
+        return self.source_dir / self.locale
+
+    @property
+    def built(self) -> Path:
+        return self.build_dir / self.locale
 
 
 class Settings(_Section):
@@ -65,6 +78,7 @@ class Settings(_Section):
     http: HttpSettings = HttpSettings()
     privacy: PrivacySettings = PrivacySettings()
     sip: SipSettings = SipSettings()
+    prompts: PromptSettings = PromptSettings()
 
 
 def _env_names() -> dict[str, tuple[str, ...]]:
