@@ -10,8 +10,8 @@ from hotline.supervisor.children import Child, ChildFailed, ChildSpec
 SLEEPER = [sys.executable, "-c", "import time, sys; print('hello', flush=True); time.sleep(60)"]
 
 
-async def _until(predicate, timeout: float = 10) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _until(predicate, limit: float = 10) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + limit
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached")

@@ -51,11 +51,11 @@ def test_operator_recording_wins_and_is_converted_to_8k(tmp_path: Path) -> None:
 
 def test_bad_prompt_files_are_refused_with_their_path(tmp_path: Path) -> None:
     missing = tmp_path / "nope.wav"
-    with pytest.raises(prompts.PromptError, match="nope.wav is missing"):
+    with pytest.raises(prompts.PromptError, match=r"nope\.wav is missing"):
         prompts.check_wav(missing)
     text = tmp_path / "fake.wav"
     text.write_text("not audio")
-    with pytest.raises(prompts.PromptError, match="fake.wav is not a PCM WAV"):
+    with pytest.raises(prompts.PromptError, match=r"fake\.wav is not a PCM WAV"):
         prompts.check_wav(text)
     hi = tmp_path / "hi.wav"
     subprocess.run(["sox", "-n", "-r", "16000", "-b", "16", str(hi), "synth", "0.2", "sine", "440"], check=True)
