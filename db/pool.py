@@ -67,6 +67,19 @@ async def connect(settings: Settings) -> Any:
         raise _unavailable(settings, exc) from None
 
 
+async def connect_current(settings: Settings) -> Any:
+    """One connection to a database whose schema is up to date (else a MigrationError naming what is missing)."""
+    from db import migrate
+
+    conn = await connect(settings)
+    try:
+        await migrate.require_current(conn)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
 async def create_pool(settings: Settings) -> Any:
     try:
         return await asyncpg.create_pool(

@@ -11,6 +11,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+import asyncpg
+
 from hotline import __version__
 from hotline.config import Settings, load_settings
 from hotline.errors import ConfigError, HotlineError
@@ -79,6 +81,33 @@ def build_parser() -> argparse.ArgumentParser:
         "NAME.wav (which wins), into the build directory. Unchanged prompts are kept.",
     )
 
+    ag = sub.add_parser("agent", help="agents: create, change state")
+    ag_sub = ag.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
+    add = ag_sub.add_parser(
+        "add",
+        help="create or update an agent (console password and SIP credentials)",
+        description="The password is read from standard input (one line) and serves both "
+        "the web console (argon2) and the SIP phone (digest HA1).",
+    )
+    add.add_argument("username")
+    add.add_argument("--name", required=True, help="display name, e.g. 张律师")
+    from db.agents import ROLES
+
+    add.add_argument("--role", required=True, choices=ROLES)
+    for action, helptext in (
+        ("login", "log in as available"),
+        ("available", "become available"),
+        ("pause", "pause with a reason"),
+        ("logout", "log out"),
+    ):
+        p = ag_sub.add_parser(action, help=helptext)
+        p.add_argument("username")
+        p.add_argument("--reason", required=action == "pause", help="why (required for pause)")
+        p.add_argument(
+            "--force", action="store_true", help="supervisor override of the normal state rules (needs --reason)"
+        )
+        p.add_argument("--actor", default=None, help="who makes the change (default: the agent)")
+
     reg = sub.add_parser("registry", help="vulnerable-household registry (建档立卡, 低保, 特困...)")
     reg_sub = reg.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
     from hotline.registry import KINDS
@@ -112,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except asyncpg.PostgresError as exc:
+        print(f"hotline: database error: {exc}", file=sys.stderr)
+        return 2
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -126,6 +158,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _status(settings)
     if args.command == "registry":
         return await _registry(args, settings)
+    if args.command == "agent":
+        return await _agent(args, settings)
     if args.command == "prompts":
         return await asyncio.to_thread(_prompts_build, settings)
     raise AssertionError(args.command)
@@ -191,6 +225,32 @@ def _get(url: str) -> dict[str, object]:
         return data
 
 
+async def _agent(args: argparse.Namespace, settings: Settings) -> int:
+    from db import agents
+    from db.pool import connect_current
+
+    conn = await connect_current(settings)
+    try:
+        if args.agent_command == "add":
+            password = sys.stdin.readline().rstrip("\n")
+            agent = await agents.create(conn, args.username, args.name, args.role, password)
+            print(f"agent {agent.username} ({agent.display_name}, {agent.role}) saved; SIP realm {agent.sip_realm}")
+            return 0
+        wanted = {"login": "available", "available": "available", "pause": "paused", "logout": "logged_out"}
+        agent = await agents.change_state(
+            conn,
+            args.username,
+            wanted[args.agent_command],
+            cause="supervisor" if args.force else "agent",
+            actor=args.actor or args.username,
+            reason=args.reason,
+        )
+        print(f"agent {agent.username}: {agent.state.value}")
+        return 0
+    finally:
+        await conn.close()
+
+
 def _prompts_build(settings: Settings) -> int:
     from hotline import prompts
 
@@ -205,7 +265,7 @@ def _prompts_build(settings: Settings) -> int:
 
 async def _registry(args: argparse.Namespace, settings: Settings) -> int:
     from db import audit, registry
-    from db.pool import connect
+    from db.pool import connect_current as connect
     from hotline.phone import parse_caller
     from hotline.privacy import load_keys
     from hotline.registry import read_registry_file

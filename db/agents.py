@@ -1,0 +1,128 @@
+"""Agents: credentials (argon2 for the console, a SIP digest HA1 for the phone) and logged state changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+
+from hotline.acd.agent_state import AgentState, check_change
+from hotline.errors import HotlineError
+
+ROLES = ("lawyer", "legal_aid", "mediator", "notary_adviser", "appraisal_adviser", "operator", "supervisor", "admin")
+_hasher = PasswordHasher()
+
+
+class AgentNotFound(HotlineError):
+    pass
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: int
+    username: str
+    display_name: str
+    role: str
+    sip_realm: str
+    active: bool
+    state: AgentState
+    state_reason: str | None
+    state_changed_at: dt.datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Agent:
+        values = {name: row[name] for name in cls.__dataclass_fields__ if name != "state"}
+        return cls(**values, state=AgentState(row["state"]))
+
+
+_COLUMNS = ", ".join(Agent.__dataclass_fields__)
+
+
+def sip_ha1(username: str, realm: str, password: str) -> str:
+    """The digest HA1 that Kamailio's auth_db compares against (RFC 2617: MD5 is what SIP phones speak)."""
+    return hashlib.md5(f"{username}:{realm}:{password}".encode(), usedforsecurity=False).hexdigest()
+
+
+async def create(
+    conn: Any, username: str, display_name: str, role: str, password: str, *, realm: str = "12348"
+) -> Agent:
+    if role not in ROLES:
+        raise HotlineError(f"agent role {role!r} is not one of {', '.join(ROLES)}")
+    if len(password) < 8:
+        raise HotlineError(f"agent {username}: the password must have at least 8 characters")
+    row = await conn.fetchrow(
+        f"""INSERT INTO agents (username, display_name, role, password_hash, sip_realm, sip_ha1)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (username) DO UPDATE SET display_name = EXCLUDED.display_name, role = EXCLUDED.role,
+                password_hash = EXCLUDED.password_hash, sip_realm = EXCLUDED.sip_realm, sip_ha1 = EXCLUDED.sip_ha1
+            RETURNING {_COLUMNS}""",
+        username,
+        display_name,
+        role,
+        _hasher.hash(password),
+        realm,
+        sip_ha1(username, realm, password),
+    )
+    return Agent.from_row(row)
+
+
+async def verify_password(conn: Any, username: str, password: str) -> Agent | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS}, password_hash FROM agents WHERE username = $1 AND active", username)
+    if row is None or row["password_hash"] is None:
+        return None
+    try:
+        _hasher.verify(row["password_hash"], password)
+    except VerificationError:
+        return None
+    return Agent.from_row(row)
+
+
+async def get(conn: Any, username: str) -> Agent:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM agents WHERE username = $1", username)
+    if row is None:
+        raise AgentNotFound(f"no agent named {username!r}")
+    return Agent.from_row(row)
+
+
+async def change_state(
+    conn: Any,
+    username: str,
+    wanted: str,
+    *,
+    cause: str,
+    actor: str,
+    reason: str | None = None,
+    call_id: UUID | None = None,
+) -> Agent:
+    """Change an agent's state under a row lock and log it with its cause."""
+    async with conn.transaction():
+        row = await conn.fetchrow("SELECT id, state FROM agents WHERE username = $1 FOR UPDATE", username)
+        if row is None:
+            raise AgentNotFound(f"no agent named {username!r}")
+        if row["state"] == wanted and wanted != "paused":
+            return await get(conn, username)  # already there: nothing to change or log
+        dst = check_change(username, row["state"], wanted, cause=cause, reason=reason)
+        updated = await conn.fetchrow(
+            f"""UPDATE agents SET state = $2, state_reason = $3, state_changed_at = now() WHERE id = $1
+                RETURNING {_COLUMNS}""",
+            row["id"],
+            dst.value,
+            reason,
+        )
+        await conn.execute(
+            """INSERT INTO agent_state_log (agent_id, from_state, to_state, reason, cause, actor, call_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            row["id"],
+            row["state"],
+            dst.value,
+            reason,
+            cause,
+            actor,
+            call_id,
+        )
+    return Agent.from_row(updated)
