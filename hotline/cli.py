@@ -50,11 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    sub.add_parser(
+    up = sub.add_parser(
         "up",
         help="run the service in the foreground until Ctrl-C or SIGTERM",
-        description="Check the schema, start every part of the service and serve /healthz. "
-        "Refuses to start when migrations are pending.",
+        description="Check the schema, start the engine cells and the Kamailio front, serve /healthz and "
+        "/metrics. Refuses to start when migrations are pending or prompts are missing (run `hotline prompts "
+        "build`). SIGTERM drains calls, then stops everything in order.",
+    )
+    up.add_argument(
+        "--no-engine", action="store_true", help="serve health and metrics only, without SIP (cells and Kamailio)"
     )
 
     p = sub.add_parser(
@@ -150,7 +154,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "up":
         from hotline.supervisor.service import run
 
-        await run(settings)
+        config_args: list[str] = ["--config", str(args.config.resolve())] if args.config else []
+        for item in args.set:
+            config_args += ["--set", item]
+        await run(settings, config_args=config_args, engine=not args.no_engine)
         return 0
     if args.command == "migrate":
         return await _migrate(settings, status_only=args.status)

@@ -30,6 +30,7 @@ class ChildSpec:
     ready: Callable[[], Awaitable[bool]] | None = None  # polled after start until True
     ready_timeout: float = 20.0
     on_exit: OnExit | None = None
+    on_line: Callable[[str], None] | None = None  # each line the child prints, before it is logged
 
 
 @dataclass
@@ -92,8 +93,11 @@ class Child:
         child_log = logging.getLogger(f"child.{self.name}")
         async for raw in proc.stdout:
             line = raw.decode(errors="replace").rstrip()
-            if line:
-                child_log.info("%s", line)
+            if not line:
+                continue
+            if self.spec.on_line is not None:
+                self.spec.on_line(line)
+            child_log.info("%s", line)
 
     async def _wait_ready(self, proc: asyncio.subprocess.Process) -> bool:
         if self.spec.ready is None:

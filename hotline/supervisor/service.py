@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +17,8 @@ from hotline.config import Settings
 from hotline.errors import HotlineError
 from hotline.privacy import load_keys
 from hotline.supervisor import http
+from hotline.supervisor.cells import CellChild, cells_needed
+from hotline.supervisor.front import FrontChild
 from hotline.supervisor.state import HEALTH_SOURCES, POOL, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -41,7 +44,52 @@ async def _serve_http(stack: contextlib.AsyncExitStack, settings: Settings, pool
     return runner
 
 
-async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def _start_engine(
+    stack: contextlib.AsyncExitStack, settings: Settings, pool: Any, config_args: Sequence[str]
+) -> tuple[list[CellChild], FrontChild]:
+    """Start the cells (the first one tells how many calls a cell holds), then the front.
+
+    Stop order, registered on the stack: the cells drain first while the front still relays their BYEs,
+    then the front stops."""
+    check_prompts(settings)
+    first = CellChild(settings, 1, config_args, pool)
+    cells = [first]
+    front: FrontChild | None = None
+
+    async def stop_all() -> None:
+        await asyncio.gather(*(c.stop() for c in cells), return_exceptions=True)
+        if front is not None:
+            await front.stop()
+
+    stack.push_async_callback(stop_all)
+    await first.start()
+    count = cells_needed(settings, first.max_calls or 1)
+    cells.extend(CellChild(settings, i, config_args, pool) for i in range(2, count + 1))
+    await asyncio.gather(*(c.start() for c in cells[1:]))
+    front = FrontChild(settings, [(c.host, c.port) for c in cells])
+    await front.start()
+    log.info(
+        "engine: %d cell(s) of %s call(s), front on udp:%s:%d for %s",
+        len(cells),
+        first.max_calls,
+        settings.sip.listen_host,
+        settings.sip.listen_port,
+        settings.sip.service_number,
+    )
+    return cells, front
+
+
+def check_prompts(settings: Settings) -> None:
+    from hotline.cell.app import PROMPTS
+    from hotline.prompts import check_wav
+
+    for name in PROMPTS:
+        check_wav(settings.prompts.built / name)
+
+
+async def run(
+    settings: Settings, stop: asyncio.Event | None = None, config_args: Sequence[str] = (), engine: bool = True
+) -> None:
     """Run until `stop` is set or SIGINT/SIGTERM arrives."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -54,7 +102,13 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
             await migrate.require_current(conn)
-        await _serve_http(stack, settings, pool)
+        runner = await _serve_http(stack, settings, pool)
+        if engine:
+            cells, front = await _start_engine(stack, settings, pool, config_args)
+            sources = runner.app[HEALTH_SOURCES]
+            sources["front"] = front.health
+            for cell in cells:
+                sources[cell.name] = cell.health
         log.info("hotline up: health on http://%s:%d/healthz", settings.http.host, settings.http.port)
         await stop.wait()
         log.info("hotline up: stopping")

@@ -1,0 +1,81 @@
+"""`python -m hotline.cell --name cell1 --index 1`: one production cell, started by `hotline up`.
+
+Reads the same configuration as every process (--config, HOTLINE_* variables, --set), connects to
+PostgreSQL, and serves calls on sip.cell_base_port + index - 1 with RTP ports from its own block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+
+from db.pool import create_pool
+from hotline.cell.app import PROMPTS, greet
+from hotline.cell.records import RecordedCalls
+from hotline.config import Settings, load_settings
+from hotline.errors import HotlineError
+from hotline.logs import setup_logging
+from hotline.privacy import load_keys
+from hotline.sip.cell import Cell, CellError
+from hotline.sip.engine import EngineConfig, SipError
+
+RTP_PORTS_PER_CELL = 100
+
+
+def cell_port(settings: Settings, index: int) -> int:
+    return settings.sip.cell_base_port + index - 1
+
+
+async def run(settings: Settings, name: str, index: int) -> int:
+    keys = load_keys(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        pool = await create_pool(settings)
+        stack.push_async_callback(pool.close)
+        handler = RecordedCalls(pool, keys, name, greet, prompts=PROMPTS)
+        config = EngineConfig(
+            name=name,
+            host=settings.sip.cell_host,
+            port=cell_port(settings, index),
+            rtp_port=settings.sip.rtp_port_base + (index - 1) * RTP_PORTS_PER_CELL,
+            rtp_port_range=RTP_PORTS_PER_CELL,
+        )
+        cell = Cell(
+            config,
+            handler,
+            settings.prompts.built,
+            Path(settings.sip.recordings_dir),
+            drain_timeout=settings.sip.drain_timeout,
+        )
+        await cell.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await cell.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hotline.cell", description="Run one engine cell.")
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--index", type=int, required=True, help="1-based cell number: picks ports")
+    args = parser.parse_args(argv)
+    try:
+        overrides = dict(item.split("=", 1) for item in args.set)
+        settings = load_settings(args.config, overrides=overrides)
+        setup_logging(settings.log_level)
+        return asyncio.run(run(settings, args.name, args.index))
+    except (HotlineError, CellError, SipError) as exc:
+        print(f"cell {args.name}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

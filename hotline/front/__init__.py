@@ -1,0 +1,1 @@
+"""SIP front: Kamailio in front of the cells (dispatcher, registrar, anti-flood) and its process wrapper."""

@@ -1,0 +1,89 @@
+"""The engine cells as children of the supervisor: how many, their ports, readiness and clean-up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from db import calls
+from hotline.config import Settings
+from hotline.supervisor.children import Child, ChildSpec
+
+log = logging.getLogger(__name__)
+
+
+def cell_name(index: int) -> str:
+    return f"cell{index}"
+
+
+def cells_needed(settings: Settings, calls_per_cell: int) -> int:
+    """Configured count, else enough cells of the detected size for the target concurrency."""
+    if settings.sip.cells is not None:
+        return settings.sip.cells
+    return max(1, math.ceil(settings.sip.target_concurrency / max(calls_per_cell, 1)))
+
+
+class CellChild:
+    """One supervised cell process: ready when it prints its `ready` line; its open calls are closed as
+    failed when it dies."""
+
+    def __init__(self, settings: Settings, index: int, config_args: Sequence[str], pool: Any) -> None:
+        self.index = index
+        self.name = cell_name(index)
+        self.port = settings.sip.cell_base_port + index - 1
+        self.host = settings.sip.cell_host
+        self.max_calls: int | None = None
+        self._pool = pool
+        self._ready = asyncio.Event()
+        self.child = Child(
+            ChildSpec(
+                name=self.name,
+                argv=[sys.executable, "-m", "hotline.cell", *config_args, "--name", self.name, "--index", str(index)],
+                ready=self._is_ready,
+                ready_timeout=20,
+                stop_timeout=settings.sip.drain_timeout + 15,
+                on_exit=self._exited,
+                on_line=self._line,
+            )
+        )
+
+    def _line(self, line: str) -> None:
+        if not line.startswith("{"):
+            return
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return
+        if record.get("event") == "ready":
+            self.max_calls = int(record.get("max_calls", 0)) or None
+            self._ready.set()
+
+    async def _is_ready(self) -> bool:
+        if self._ready.is_set():
+            self._ready.clear()  # the next start must announce itself again
+            return True
+        return False
+
+    async def _exited(self, child: Child, code: int) -> None:
+        async with self._pool.acquire() as conn:
+            closed = await calls.fail_open_calls_of_cell(conn, self.name, f"cell exited with code {code}")
+        if closed:
+            log.warning("%s died: %d call record(s) closed as failed", self.name, closed)
+
+    async def start(self) -> None:
+        await self.child.start()
+
+    async def stop(self) -> None:
+        await self.child.stop()
+        async with self._pool.acquire() as conn:
+            closed = await calls.fail_open_calls_of_cell(conn, self.name, "cell stopped before its calls ended")
+        if closed:
+            log.warning("%s stopped with %d call(s) still open: closed as failed", self.name, closed)
+
+    def health(self) -> dict[str, Any]:
+        return {**self.child.health(), "sip": f"{self.host}:{self.port}", "max_calls": self.max_calls}

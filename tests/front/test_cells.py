@@ -1,0 +1,108 @@
+"""Calls to 12348 are spread over the cells, fail over past busy or dead cells, and cells are probed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from hotline.front.process import CellStatus, KamailioProcess
+from tests.front.conftest import StartFront, free_udp_port
+from tests.front.sipp import SippUas, call_scenario, rejected_call_scenario, run_uac, uas_scenario
+
+pytestmark = [pytest.mark.sip, pytest.mark.timeout(60)]
+
+Cells = Callable[..., Awaitable[list[SippUas]]]
+
+
+@pytest.fixture
+async def cells(workdir: Path) -> AsyncIterator[Cells]:
+    """Start sipp UAS cells answering with the given status codes (200 = answer)."""
+    running: list[SippUas] = []
+
+    async def start(*codes: int) -> list[SippUas]:
+        new = []
+        for code in codes:
+            reason = {200: "OK", 503: "Service Unavailable", 486: "Busy Here"}[code]
+            uas = SippUas(workdir, f"cell{len(running)}", free_udp_port(), uas_scenario(code, reason))
+            await uas.start()
+            running.append(uas)
+            new.append(uas)
+        return new
+
+    yield start
+    for uas in running:
+        await uas.stop()
+
+
+async def wait_for_state(front: KamailioProcess, uri: str, prefix: str, timeout: float = 20) -> list[CellStatus]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        status = await front.dispatcher_status()
+        if any(c.uri == uri and c.flags.startswith(prefix) for c in status):
+            return status
+        if loop.time() > deadline:
+            raise AssertionError(f"{uri} never reached state {prefix}: {status}")
+        await asyncio.sleep(0.5)
+
+
+async def test_twelve_concurrent_calls_are_spread_over_three_cells_and_all_answered(
+    start_front: StartFront, cells: Cells, workdir: Path
+) -> None:
+    cell_list = await cells(200, 200, 200)
+    front = await start_front(tuple(f"127.0.0.1:{c.port}" for c in cell_list))
+
+    result = await run_uac(
+        workdir, "callers", call_scenario(), front.params.sip_port, "12348", calls=12, rate=30, pause_ms=3000
+    )
+
+    assert result.ok, result.errors
+    per_cell = [len(c.invites()) for c in cell_list]
+    assert sum(per_cell) == 12
+    assert all(n >= 2 for n in per_cell), f"call-load balancing left a cell idle: {per_cell}"
+
+
+async def test_calls_fail_over_past_a_cell_that_answers_503(
+    start_front: StartFront, cells: Cells, workdir: Path
+) -> None:
+    refusing, good = await cells(503, 200)
+    front = await start_front((f"127.0.0.1:{refusing.port}", f"127.0.0.1:{good.port}"))
+
+    result = await run_uac(
+        workdir, "callers", call_scenario(), front.params.sip_port, "12348", calls=6, rate=20, pause_ms=1000
+    )
+
+    assert result.ok, result.errors
+    assert len(good.invites()) == 6
+    assert refusing.invites(), "the 503 cell was never tried, so failover was not exercised"
+
+
+async def test_calls_fail_over_past_a_dead_cell_which_probing_marks_inactive(
+    start_front: StartFront, cells: Cells, workdir: Path
+) -> None:
+    first, second = await cells(200, 200)
+    dead = f"127.0.0.1:{free_udp_port()}"
+    front = await start_front((f"127.0.0.1:{first.port}", dead, f"127.0.0.1:{second.port}"))
+
+    result = await run_uac(
+        workdir, "callers", call_scenario(), front.params.sip_port, "12348", calls=6, rate=20, pause_ms=1000
+    )
+
+    assert result.ok, result.errors
+    assert len(first.invites()) + len(second.invites()) == 6
+    status = await wait_for_state(front, f"sip:{dead}", "I")
+    alive = {c.uri: c.active for c in status}
+    assert alive == {f"sip:127.0.0.1:{first.port}": True, f"sip:{dead}": False, f"sip:127.0.0.1:{second.port}": True}
+
+
+async def test_caller_gets_503_when_every_cell_fails(start_front: StartFront, cells: Cells, workdir: Path) -> None:
+    (busy,) = await cells(486)
+    front = await start_front((f"127.0.0.1:{busy.port}", f"127.0.0.1:{free_udp_port()}"))
+
+    result = await run_uac(workdir, "caller", rejected_call_scenario(503), front.params.sip_port, "12348")
+
+    assert result.ok, result.errors
+    assert busy.invites()
