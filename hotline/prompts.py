@@ -109,7 +109,10 @@ def build(source_dir: Path, build_dir: Path, locale: str = "zh-CN") -> BuildRepo
         else:
             if voice is None:
                 raise PromptError(f"no espeak-ng voice for locale {locale!r}: record {src.with_suffix('.wav')}")
-            text = src.read_text(encoding="utf-8").strip()
+            try:
+                text = src.read_text(encoding="utf-8").strip()
+            except UnicodeDecodeError:
+                raise PromptError(f"prompt text {src} is not UTF-8 text") from None
             if not text:
                 raise PromptError(f"prompt text {src} is empty")
             audio = _run(["espeak-ng", "-v", voice, "-s", "170", "--stdout", text])

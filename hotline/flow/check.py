@@ -74,9 +74,7 @@ def _schema_message(err: Mapping[str, Any], model: type[Any] | None) -> str:
     if kind == "extra_forbidden":
         allowed = ""
         if model is not None:
-            allowed = "; allowed: " + ", ".join(
-                f.alias or n for n, f in model.model_fields.items() if n != "type"
-            )
+            allowed = "; allowed: " + ", ".join(f.alias or n for n, f in model.model_fields.items() if n != "type")
         return f"unknown field{allowed}"
     if kind == "union_tag_invalid":
         return f"unknown node type {err['ctx']['tag']!r}; expected one of: {', '.join(NODE_TYPES)}"
@@ -236,7 +234,11 @@ def _check_references(
                 c.add(("nodes", name, *path), f"prompt {prompt!r} does not exist{where} (NAME.txt or NAME.wav)")
         if isinstance(node, EnqueueNode | CallbackNode) and node.queue is not None and node.queue not in file.queues:
             c.add(("nodes", name, "queue"), f"queue {node.queue!r} is not declared in the flow's queues list")
-        if isinstance(node, EnqueueNode) and node.announce is not None and (node.announce.position or node.announce.wait):
+        if (
+            isinstance(node, EnqueueNode)
+            and node.announce is not None
+            and (node.announce.position or node.announce.wait)
+        ):
             announcing = True
     if announcing:
         missing = [p for p in NUMBER_PROMPTS if p not in known_prompts]
@@ -357,7 +359,9 @@ def check_files(
             if flow.id in ids:
                 src = read_yaml(path)
                 problems.append(
-                    Problem(str(path), src.line(("id",)), None, "id", f"flow id {flow.id!r} is also used by {ids[flow.id]}")
+                    Problem(
+                        str(path), src.line(("id",)), None, "id", f"flow id {flow.id!r} is also used by {ids[flow.id]}"
+                    )
                 )
             ids.setdefault(flow.id, path)
     return problems
@@ -390,10 +394,14 @@ def check_flows_main(argv: Sequence[str]) -> int:
         prog="hotline check-flows", description="Check IVR flow files: schema, graph, prompts, queues, schedules."
     )
     parser.add_argument("files", nargs="*", type=Path, help=f"flow files (default: {DEFAULT_GLOB})")
-    parser.add_argument("--prompts", type=Path, help="prompt root holding <locale>/NAME.txt (default: prompts/ beside each flow)")
+    parser.add_argument(
+        "--prompts", type=Path, help="prompt root holding <locale>/NAME.txt (default: prompts/ beside each flow)"
+    )
     parser.add_argument("--schedules", type=Path, help="schedule folder (default: schedules/ beside each flow)")
     parser.add_argument("--queues", help="comma-separated configured queue names; declared queues must be among them")
-    parser.add_argument("--write-schema", type=Path, metavar="PATH", help="also write the JSON Schema for editors to PATH")
+    parser.add_argument(
+        "--write-schema", type=Path, metavar="PATH", help="also write the JSON Schema for editors to PATH"
+    )
     args = parser.parse_args(list(argv))
     files: list[Path] = args.files or default_flow_files()
     if not files:

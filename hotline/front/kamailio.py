@@ -163,9 +163,9 @@ class FrontParams:
         for scanner in self.scanners:
             if not _SCANNER.match(scanner):
                 raise FrontConfigError(f"scanner {scanner!r} must be lower-case letters, digits, space or ._/-")
-        for name in (self.advertise, *self.aliases):
-            if name is not None and not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", name):
-                raise FrontConfigError(f"address {name!r} must be host or host:port")
+        for address in (self.advertise, *self.aliases):
+            if address is not None and not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", address):
+                raise FrontConfigError(f"address {address!r} must be host or host:port")
         positive = (
             "pike_window_s",
             "pike_density",

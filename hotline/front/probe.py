@@ -41,15 +41,15 @@ class _Reply(asyncio.DatagramProtocol):
             self.status.set_result(code)
 
 
-async def sip_options(host: str, port: int, timeout: float = 1.0) -> int | None:
-    """Send one OPTIONS to host:port; the final status code, or None if nothing came back in time."""
+async def sip_options(host: str, port: int, wait: float = 1.0) -> int | None:
+    """Send one OPTIONS to host:port; the final status code, or None if nothing came back within `wait` seconds."""
     loop = asyncio.get_running_loop()
     call_id = secrets.token_hex(12) + "@hotline-probe"
     transport, protocol = await loop.create_datagram_endpoint(lambda: _Reply(call_id), remote_addr=(host, port))
     try:
         local_host, local_port = transport.get_extra_info("sockname")[:2]
         request = options_request(host, port, local_host, local_port, call_id)
-        deadline = loop.time() + timeout
+        deadline = loop.time() + wait
         while True:
             transport.sendto(request)
             remaining = deadline - loop.time()

@@ -60,7 +60,6 @@ FrameConsumer = Callable[[int, bytes], None]  # (leg_id, 16-bit PCM at 8 kHz); r
 CLOCK_RATE = 8000
 FRAME_SAMPLES = CLOCK_RATE * 20 // 1000
 KEEP_CODECS = ("PCMU/8000/1", "PCMA/8000/1")
-_G711_PAYLOADS = {0, 8}
 _STATES = {
     pj.PJSIP_INV_STATE_NULL: "NULL",
     pj.PJSIP_INV_STATE_CALLING: "CALLING",
@@ -105,18 +104,6 @@ def compiled_call_cap() -> int:
     return int(ctypes.CDLL(so[0]).pjsua_call_get_max_count())
 
 
-def sdp_payloads(message: str) -> set[int] | None:
-    """RTP payload types of the first audio stream of the SDP body in a SIP message, None without SDP."""
-    _, sep, body = message.replace("\r\n", "\n").partition("\n\n")
-    if not sep:
-        return None
-    for line in body.splitlines():
-        if line.startswith("m=audio "):
-            fields = line.split()
-            return {int(f) for f in fields[3:] if f.isdigit()}
-    return None
-
-
 class _LogWriter(pj.LogWriter):  # type: ignore[misc]
     """Routes pjlib's log to Python logging, masking anything that looks like a phone number. Any thread."""
 
@@ -130,7 +117,7 @@ class _Account(pj.Account):  # type: ignore[misc]
         super().__init__()
         self._engine = engine
 
-    def onIncomingCall(self, prm: Any) -> None:  # noqa: N802 (pjsua2 naming)
+    def onIncomingCall(self, prm: Any) -> None:
         self._engine._pj_incoming(self, prm)
 
 
@@ -144,7 +131,7 @@ class _Call(pj.Call):  # type: ignore[misc]
         self.disconnected = False
         self.audio: Any = None  # pj.AudioMedia while the leg has an active conference slot
 
-    def onCallState(self, prm: Any) -> None:  # noqa: N802
+    def onCallState(self, prm: Any) -> None:
         ci = self.getInfo()
         state = _STATES.get(ci.state, str(ci.state))
         code, reason = int(ci.lastStatusCode), str(ci.lastReason)
@@ -155,7 +142,7 @@ class _Call(pj.Call):  # type: ignore[misc]
             self.engine._graveyard.append(self.leg_id)
             self.engine._emit(Disconnected(self.leg_id, code, reason))
 
-    def onCallMediaState(self, prm: Any) -> None:  # noqa: N802
+    def onCallMediaState(self, prm: Any) -> None:
         ci = self.getInfo()
         audio, held = None, False
         for mi in ci.media:
@@ -171,10 +158,10 @@ class _Call(pj.Call):  # type: ignore[misc]
             self.engine._pj_rewire(("leg", self.leg_id))
         self.engine._emit(MediaState(self.leg_id, audio is not None, held))
 
-    def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
+    def onDtmfDigit(self, prm: Any) -> None:
         self.engine._emit(Dtmf(self.leg_id, str(prm.digit), _DTMF_METHODS.get(prm.method, "inband")))
 
-    def onCallTransferStatus(self, prm: Any) -> None:  # noqa: N802
+    def onCallTransferStatus(self, prm: Any) -> None:
         self.engine._emit(TransferStatus(self.leg_id, int(prm.statusCode), str(prm.reason), bool(prm.finalNotify)))
 
 
@@ -184,7 +171,7 @@ class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
         self.engine = engine
         self.player_id = player_id
 
-    def onEof2(self) -> None:  # noqa: N802
+    def onEof2(self) -> None:
         self.engine._emit(PlayerDone(self.player_id))
 
 
@@ -197,7 +184,7 @@ class _TapPort(pj.AudioMediaPort):  # type: ignore[misc]
         self._leg_id = leg_id
         self._consumer = consumer
 
-    def onFrameReceived(self, frame: Any) -> None:  # noqa: N802
+    def onFrameReceived(self, frame: Any) -> None:
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
             data = bytes(frame.buf)
             try:
@@ -235,6 +222,7 @@ class PjEngine:
         self._waker.setblocking(False)
         self._legs: dict[int, CallLeg] = {}  # asyncio side
         self._player_waiters: dict[int, asyncio.Future[None]] = {}
+        self._background: set[asyncio.Future[None]] = set()
         # pj-thread registries
         self._ep: Any = None
         self._acc: Any = None
@@ -255,7 +243,7 @@ class PjEngine:
         self._thread.start()
         self.max_legs = await asyncio.wrap_future(ready)
 
-    async def stop(self, timeout: float = 5.0) -> None:
+    async def stop(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 (the pj thread's own deadline)
         """Hang up every leg, wait for them to end (up to ``timeout``), release everything, join the pj thread."""
         if self._thread is None:
             return
@@ -405,7 +393,9 @@ class PjEngine:
             self._legs[event.leg_id] = leg
             if self.on_incoming is None:
                 log.warning("no handler for incoming calls: rejecting leg %d", event.leg_id)
-                asyncio.ensure_future(self.hangup(event.leg_id, 503, "No handler"))
+                task = asyncio.ensure_future(self.hangup(event.leg_id, 503, "No handler"))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
             else:
                 self.on_incoming(leg)
             return
@@ -476,6 +466,8 @@ class PjEngine:
         tc.boundAddress = cfg.host
         tc.publicAddress = cfg.host
         ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
+        # With only G.711 enabled (telephone-event is always offered), pjsua answers an INVITE with no common
+        # codec 488 itself, before onIncomingCall (tests/sip checks it).
         for codec in ep.codecEnum2():
             if codec.codecId not in KEEP_CODECS:
                 ep.codecSetPriority(codec.codecId, 0)
@@ -570,11 +562,6 @@ class PjEngine:
         self._calls[leg_id] = call
         self.legs_in_use = sum(1 for c in self._calls.values() if not c.disconnected)
         inbound = sum(1 for c in self._calls.values() if c.inbound and not c.rejected and not c.disconnected)
-        payloads = sdp_payloads(str(prm.rdata.wholeMsg))
-        if payloads is not None and not payloads & _G711_PAYLOADS:
-            call.rejected = True
-            self._pj_reject(call, 488, "Not Acceptable Here", {})
-            return
         if not self.accepting or inbound * self.config.legs_per_call > self.max_legs:
             call.rejected = True
             reason = "Draining" if not self.accepting else "Cell Full"
@@ -592,7 +579,9 @@ class PjEngine:
         op.reason = reason
         _add_headers(op, headers)
         try:
-            call.hangup(op)
+            # answer(), not hangup(): within onIncomingCall pjsua may defer the response, and only a deferred
+            # answer keeps its extra headers (Retry-After)
+            call.answer(op)
         except BaseException as exc:
             log.warning("could not reject an INVITE with %d: %s", code, _describe(exc))
 
@@ -628,13 +617,16 @@ class PjEngine:
     def _pj_player(self, player_id: int, paths: list[str], loop: bool) -> None:
         player = _Player(self, player_id)
         options = 0 if loop else pj.PJMEDIA_FILE_NO_LOOP
-        if len(paths) == 1:
-            player.createPlayer(paths[0], options)
-        else:
-            vec = pj.StringVector()
-            for p in paths:
-                vec.append(p)
-            player.createPlaylist(vec, f"playlist{player_id}", options)
+        try:
+            if len(paths) == 1:
+                player.createPlayer(paths[0], options)
+            else:
+                vec = pj.StringVector()
+                for p in paths:
+                    vec.append(p)
+                player.createPlaylist(vec, f"playlist{player_id}", options)
+        except pj.Error as exc:
+            raise SipError(f"cannot play {', '.join(paths)}: {_describe(exc)}") from None
         self._players[player_id] = player
 
     def _pj_recorder(self, rec_id: int, path: str) -> float:

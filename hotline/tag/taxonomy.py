@@ -194,6 +194,8 @@ def _axis(ctx: _Ctx, name: str, raw: Any) -> Axis:
     if unknown:
         raise ctx.fail(name, f"unknown keys {sorted(unknown)}; expected min_score, labels")
     axis_min = _number(ctx, body.get("min_score", 1), f"{name}.min_score")
+    if axis_min <= 0:
+        raise ctx.fail(f"{name}.min_score", f"expected a positive number, got {axis_min:g}")
     raw_labels = _mapping(ctx, body.get("labels"), f"{name}.labels")
     allowed = AXES[name]
     labels: list[Label] = []
@@ -213,6 +215,8 @@ def _axis(ctx: _Ctx, name: str, raw: Any) -> Axis:
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise ctx.fail(f"{where}.priority", f"expected an integer, got {priority!r}")
         min_score = _number(ctx, label.get("min_score", axis_min), f"{where}.min_score")
+        if min_score <= 0:
+            raise ctx.fail(f"{where}.min_score", f"expected a positive number, got {min_score:g}")
         labels.append(Label(label_name, tuple(_rules(ctx, label, where)), requires, min_score, priority))
     return Axis(name, tuple(labels), DEFAULTS.get(name))
 

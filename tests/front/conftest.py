@@ -89,14 +89,15 @@ async def start_front(front_db: str, workdir: Path) -> AsyncIterator[StartFront]
     started: list[KamailioProcess] = []
 
     async def start(cells: tuple[str, ...] = (), **overrides: object) -> KamailioProcess:
-        params = FrontParams(
-            db_url=front_db,
-            runtime_dir=workdir / f"kam{len(started)}",
-            cells=tuple(CellAddress.parse(c) for c in cells),
-            sip_port=free_udp_port(),
-            http_port=free_udp_port(),
-            **overrides,  # type: ignore[arg-type]
-        )
+        fields: dict[str, object] = {
+            "db_url": front_db,
+            "runtime_dir": workdir / f"kam{len(started)}",
+            "cells": tuple(CellAddress.parse(c) for c in cells),
+            "sip_port": free_udp_port(),
+            "http_port": free_udp_port(),
+            **overrides,
+        }
+        params = FrontParams(**fields)  # type: ignore[arg-type]
         front = KamailioProcess(params)
         started.append(front)
         await front.start()

@@ -37,9 +37,9 @@ async def cells(workdir: Path) -> AsyncIterator[Cells]:
         await uas.stop()
 
 
-async def wait_for_state(front: KamailioProcess, uri: str, prefix: str, timeout: float = 20) -> list[CellStatus]:
+async def wait_for_state(front: KamailioProcess, uri: str, prefix: str, within: float = 20) -> list[CellStatus]:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while True:
         status = await front.dispatcher_status()
         if any(c.uri == uri and c.flags.startswith(prefix) for c in status):

@@ -28,7 +28,7 @@ async def test_rendered_config_passes_kamailio_check(workdir: Path) -> None:
     front = KamailioProcess(params(workdir, sip_port=25060, http_port=25065))
     await front.check_config()
     text = front.params.config_file.read_text()
-    assert 'listen=udp:127.0.0.1:25060' in text
+    assert "listen=udp:127.0.0.1:25060" in text
     assert 'ds_select_dst("1", "10")' in text
     assert "postgres://hotline:hotline@127.0.0.1:5432/hotline" in text
     assert "{{" not in text

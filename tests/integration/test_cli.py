@@ -62,7 +62,7 @@ def test_unreachable_database_names_host_and_port_not_password() -> None:
 
 def test_up_serves_healthz_and_stops_cleanly_on_sigterm(db: str) -> None:
     port = free_port()
-    proc = popen(db, "up", HOTLINE_HTTP_PORT=str(port))
+    proc = popen(db, "up", "--no-engine", HOTLINE_HTTP_PORT=str(port))
     try:
         status, body = _wait_http(f"http://127.0.0.1:{port}/healthz", proc)
         assert status == 200

@@ -64,3 +64,36 @@ async def bridge(call: CallLeg) -> None:
 
 async def busy(call: CallLeg) -> None:
     await call.reject(486, "Busy Here")
+
+
+@uses_prompts("welcome.wav")
+async def hold_resume(call: CallLeg) -> None:
+    await call.answer()
+    await call.hold()
+    call.note("held", held=call.held)
+    await asyncio.sleep(0.5)
+    await call.resume()
+    call.note("resumed", held=call.held)
+    await call.play([call.prompt("welcome.wav")])
+    await call.hangup()
+
+
+async def transfer(call: CallLeg) -> None:
+    await call.answer()
+    status = await call.blind_transfer(os.environ["HOTLINE_TEST_TRANSFER_URI"], timeout=5)
+    call.note("transferred", status_code=status)
+
+
+async def tap_queue(call: CallLeg) -> None:
+    """Counts the caller's frames through an asyncio.Queue tap for 2 s."""
+    await call.answer()
+    frames: asyncio.Queue[bytes] = asyncio.Queue(maxsize=500)
+    tap = await call.tap(frames)
+    await asyncio.sleep(2)
+    await tap.close()
+    loud = 0
+    while not frames.empty():
+        samples = array("h", frames.get_nowait())
+        loud += max(abs(s) for s in samples) > 1000 and len(samples) == 160
+    call.note("tapped", loud_frames=loud, dropped=tap.dropped)
+    await call.hangup()

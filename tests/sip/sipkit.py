@@ -95,8 +95,23 @@ def dominant(samples: list[int] | array[int], freqs: list[float]) -> float:
 
 def make_tone_wav(path: Path, freq: float, seconds: float) -> Path:
     subprocess.run(
-        ["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth", str(seconds), "sine", str(freq),
-         "vol", "0.5"],
+        [
+            "sox",
+            "-n",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            str(path),
+            "synth",
+            str(seconds),
+            "sine",
+            str(freq),
+            "vol",
+            "0.5",
+        ],
         check=True,
     )
     return path
@@ -173,8 +188,10 @@ class CellProcess:
                         return e
                 left = deadline - time.monotonic()
                 if left <= 0 or (self.proc is not None and self.proc.poll() is not None and not self._more()):
-                    raise AssertionError(f"cell {self.name}: no {event!r} {match} in {timeout} s; got "
-                                         f"{[e.get('event') for e in self.events]}\nstderr:\n{self.stderr()}")
+                    raise AssertionError(
+                        f"cell {self.name}: no {event!r} {match} in {timeout} s; got "
+                        f"{[e.get('event') for e in self.events]}\nstderr:\n{self.stderr()}"
+                    )
                 self._cond.wait(min(left, 0.2))
 
     def _more(self) -> bool:
@@ -222,8 +239,10 @@ class RtpPeer:
         self.remote: tuple[str, int] | None = None
         self.tone: float | None = None
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._recv, daemon=True), threading.Thread(target=self._send,
-                                                                                              daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._recv, daemon=True),
+            threading.Thread(target=self._send, daemon=True),
+        ]
         for t in self._threads:
             t.start()
 
@@ -329,6 +348,7 @@ class SipUa:
         self.to_tag: str | None = None
         self.remote_target = f"sip:12348@{HOST}:{target_port}"
         self.requests: list[SipMessage] = []
+        self.rtp_port = 0
 
     def _headers(self, method: str, uri: str, cseq: int, branch: str, extra: str = "") -> str:
         to = f"<sip:12348@{HOST}:{self.target[1]}>" + (f";tag={self.to_tag}" if self.to_tag else "")
@@ -357,17 +377,29 @@ class SipUa:
         msg = SipMessage.parse(data)
         if msg.method:
             self.requests.append(msg)
-            self._reply_ok(msg)
+            if msg.method != "ACK":
+                self._reply_ok(msg)
             return None
         return msg
 
     def _reply_ok(self, req: SipMessage) -> None:
+        """200 OK to any request; to a re-INVITE with an answer that mirrors the offered direction."""
         vias = "".join(f"Via: {v}\r\n" for k, v in req.headers if k.lower() == "via")
+        to = req.header("To") or ""
+        if ";tag=" not in to:
+            to += f";tag={self.tag}"
         text = (
-            f"SIP/2.0 200 OK\r\n{vias}From: {req.header('From')}\r\nTo: {req.header('To')}\r\n"
+            f"SIP/2.0 200 OK\r\n{vias}From: {req.header('From')}\r\nTo: {to}\r\n"
             f"Call-ID: {req.header('Call-ID')}\r\nCSeq: {req.header('CSeq')}\r\n"
+            f"Contact: <sip:{self.user}@{HOST}:{self.port}>\r\n"
         )
-        self._send(text)
+        if req.method == "INVITE" and self.rtp_port:
+            direction = {"sendonly": "recvonly", "inactive": "inactive"}
+            offered = next((d for d in ("sendonly", "inactive", "sendrecv") if f"a={d}" in req.body), "sendrecv")
+            body = sdp(self.rtp_port, [0, 101]).replace("a=sendrecv", f"a={direction.get(offered, 'sendrecv')}")
+            self._send(text, body, "application/sdp")
+        else:
+            self._send(text)
 
     def _transaction(self, method: str, uri: str, body: str = "", content_type: str = "", extra: str = "",
                      timeout: float = 10.0) -> tuple[SipMessage, str]:  # fmt: skip
@@ -389,14 +421,18 @@ class SipUa:
         raise AssertionError(f"no final response to {method} within {timeout} s")
 
     def options(self) -> SipMessage:
-        return self._transaction("OPTIONS", f"sip:{HOST}:{self.target[1]}")[0]
+        """An out-of-dialog OPTIONS, as the front's dispatcher probes cells."""
+        probe = SipUa(self.target[1], self.user)
+        try:
+            return probe._transaction("OPTIONS", f"sip:{HOST}:{self.target[1]}")[0]
+        finally:
+            probe.close()
 
     def invite(self, rtp_port: int, payloads: list[int], timeout: float = 10.0) -> SipMessage:
         """Send an INVITE and return the final response (ACKed)."""
         uri = f"sip:12348@{HOST}:{self.target[1]}"
-        resp, branch = self._transaction(
-            "INVITE", uri, sdp(rtp_port, payloads), "application/sdp", timeout=timeout
-        )
+        self.rtp_port = rtp_port
+        resp, branch = self._transaction("INVITE", uri, sdp(rtp_port, payloads), "application/sdp", timeout=timeout)
         to = resp.header("To") or ""
         m = re.search(r";tag=([^;>\s]+)", to)
         self.to_tag = m.group(1) if m else None
@@ -413,6 +449,10 @@ class SipUa:
         body = f"Signal={digit}\r\nDuration=160\r\n"
         return self._transaction("INFO", self.remote_target, body, "application/dtmf-relay")[0]
 
+    def request(self, method: str, body: str = "", content_type: str = "", extra: str = "") -> SipMessage:
+        """An in-dialog request; returns its final response."""
+        return self._transaction(method, self.remote_target, body, content_type, extra)[0]
+
     def bye(self) -> SipMessage | None:
         if any(r.method == "BYE" for r in self.requests):
             return None
@@ -421,12 +461,13 @@ class SipUa:
         except AssertionError:
             return None
 
-    def wait_request(self, method: str, timeout: float) -> SipMessage | None:
+    def wait_request(self, method: str, timeout: float, nth: int = 1) -> SipMessage | None:
+        """The ``nth`` request of ``method`` the cell sent (already answered 200 OK)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for r in self.requests:
-                if r.method == method:
-                    return r
+            found = [r for r in self.requests if r.method == method]
+            if len(found) >= nth:
+                return found[nth - 1]
             self._recv(0.1)
         return None
 

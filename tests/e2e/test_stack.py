@@ -1,0 +1,141 @@
+"""Real calls through Kamailio into pjsua2 cells, with records in PostgreSQL (no mocks)."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import os
+import signal
+import subprocess
+import time
+import wave
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.sip
+
+
+def _channel_rms(path: Path) -> tuple[float, float]:
+    with wave.open(str(path), "rb") as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 8000)
+        samples = array.array("h", w.readframes(w.getnframes()))
+    left, right = samples[0::2], samples[1::2]
+
+    def rms(xs: array.array[int]) -> float:
+        return (sum(x * x for x in xs) / max(len(xs), 1)) ** 0.5
+
+    return rms(left), rms(right)
+
+
+async def _rows(db: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(db)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def _wait_ended(db: str, count: int, limit: float = 15) -> None:
+    """sipp is done when its last message is out; the cell closes the record right after."""
+    deadline = time.monotonic() + limit
+    while len(await _rows(db, "SELECT id FROM calls WHERE ended_at IS NOT NULL")) < count:
+        assert time.monotonic() < deadline, "call records were not closed"
+        await asyncio.sleep(0.1)
+
+
+async def test_more_calls_than_one_cell_holds_are_all_answered_with_digits_and_recordings(stack: Stack) -> None:
+    # Each registry-build cell holds 2 inbound calls (4 legs); 3 at once need the front to spread them.
+    done = stack.sipp("uac_ivr.xml", calls=3)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    await _wait_ended(stack.db, 3)
+    rows = await _rows(stack.db, "SELECT id, cell, outcome, caller_masked, prefecture_code FROM calls")
+    assert len(rows) == 3
+    assert {r["cell"] for r in rows} == {"cell1", "cell2"}
+    assert {r["outcome"] for r in rows} == {"ivr_only"}
+    assert {r["caller_masked"] for r in rows} == {"139****2345"}
+    assert {r["prefecture_code"] for r in rows} == {"530100"}
+    digits = await _rows(stack.db, "SELECT data->>'digits' AS d FROM call_events WHERE event = 'DTMF'")
+    assert [r["d"] for r in digits] == ["12", "12", "12"]  # RFC 4733 digits, in order, '#' ended them
+    recs = await _rows(stack.db, "SELECT path, channels FROM recordings")
+    assert len(recs) == 3
+    for rec in recs:
+        left, _right = _channel_rms(Path(rec["path"]))
+        assert left > 50, f"caller channel of {rec['path']} is silent"
+    events = await _rows(stack.db, "SELECT event FROM call_events WHERE call_id = $1 ORDER BY id", rows[0]["id"])
+    assert [e["event"] for e in events] == ["INCOMING", "ANSWER", "DTMF", "RECORDING", "HANGUP"]
+
+
+async def test_call_to_another_number_is_refused_by_the_front(stack: Stack) -> None:
+    done = stack.sipp("uac_ivr.xml", calls=1, number="99999", timeout=30)
+    assert done.returncode != 0
+    assert await _rows(stack.db, "SELECT id FROM calls") == []
+
+
+async def test_a_killed_cell_closes_its_calls_as_failed_restarts_and_others_keep_working(stack: Stack) -> None:
+    callers = subprocess.Popen(
+        [
+            "sipp",
+            "-sf",
+            str(Path(__file__).parent / "scenarios" / "uac_hold.xml"),
+            "-s",
+            "12348",
+            f"127.0.0.1:{stack.sip_port}",
+            "-m",
+            "3",
+            "-l",
+            "3",
+            "-r",
+            "20",
+            "-d",
+            "25000",
+            "-p",
+            "0",
+            "-mp",
+            "46800",
+            "-nostdin",
+            "-timeout",
+            "60",
+        ],
+        cwd=stack.tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while len(await _rows(stack.db, "SELECT id FROM calls WHERE answered_at IS NOT NULL")) < 3:
+            assert time.monotonic() < deadline, "calls were not answered"
+            await asyncio.sleep(0.2)
+        by_cell = await _rows(stack.db, "SELECT cell, count(*) AS n FROM calls GROUP BY cell ORDER BY n DESC")
+        victim = by_cell[0]["cell"]
+        health = stack.health()
+        pid = health[victim]["pid"]  # type: ignore[index]
+        os.kill(pid, signal.SIGKILL)
+
+        deadline = time.monotonic() + 20
+        while True:
+            open_calls = await _rows(stack.db, "SELECT id FROM calls WHERE cell = $1 AND ended_at IS NULL", victim)
+            if not open_calls:
+                break
+            assert time.monotonic() < deadline, "records of the dead cell were left open"
+            await asyncio.sleep(0.2)
+        failed = await _rows(stack.db, "SELECT outcome FROM calls WHERE cell = $1", victim)
+        assert [r["outcome"] for r in failed] == ["failed"] * by_cell[0]["n"]
+        survivors = await _rows(stack.db, "SELECT ended_at FROM calls WHERE cell <> $1", victim)
+        assert all(r["ended_at"] is None for r in survivors), "calls on the other cell were disturbed"
+
+        deadline = time.monotonic() + 30
+        while True:
+            h = stack.health()[victim]
+            if h["state"] == "running" and h["restarts"] == 1:  # type: ignore[index]
+                break
+            assert time.monotonic() < deadline, f"{victim} did not restart: {h}"
+            await asyncio.sleep(0.3)
+    finally:
+        callers.kill()
+        callers.wait()
+    done = stack.sipp("uac_ivr.xml", calls=2)
+    assert done.returncode == 0, done.stdout[-2000:]
