@@ -76,7 +76,7 @@ async def test_call_to_another_number_is_refused_by_the_front(stack: Stack) -> N
 
 
 async def test_a_killed_cell_closes_its_calls_as_failed_restarts_and_others_keep_working(stack: Stack) -> None:
-    callers = subprocess.Popen(
+    callers = subprocess.Popen(  # noqa: ASYNC220 (sipp runs beside the test; the loop has nothing else to do)
         [
             "sipp",
             "-sf",
