@@ -85,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
         "NAME.wav (which wins), into the build directory. Unchanged prompts are kept.",
     )
 
+    sub.add_parser(
+        "tag",
+        help='tag caller statements: JSON lines {"text": ...} in, legal area / service / flags out',
+        description='Reads JSON lines {"text": "..."} on stdin and writes one JSON line per input, in order: '
+        '{"legal_area": ..., "service": ..., "flags": [...]}. A bad line gives an {"error": ...} line '
+        "and a message on stderr naming its line number; the exit code is then 1.",
+    )
+
     ag = sub.add_parser("agent", help="agents: create, change state")
     ag_sub = ag.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
     add = ag_sub.add_parser(
@@ -136,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "tag":  # no database, no event loop: a filter over stdin
+        from hotline.tag import tag_main
+
+        return tag_main(sys.stdin, sys.stdout, sys.stderr)
     try:
         settings = load_settings(args.config, overrides=_parse_set(args.set))
         setup_logging(settings.log_level)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hotline.tag.service import Tags, tag
-from hotline.tag.taxonomy import Taxonomy
+from hotline.tag.taxonomy import FLAGS, Taxonomy
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,7 @@ def load_examples(path: Path) -> list[Example]:
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         row = json.loads(line)
         try:
-            out.append(
-                Example(int(row["id"]), row["text"], row["legal_area"], row["service"], tuple(row["flags"]))
-            )
+            out.append(Example(int(row["id"]), row["text"], row["legal_area"], row["service"], tuple(row["flags"])))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}:{lineno}: expected id, text, legal_area, service, flags: {exc}") from None
     return out
@@ -71,6 +69,4 @@ def score(examples: Sequence[Example], predicted: Iterable[Tags], flag_labels: S
 
 
 def evaluate(examples: Sequence[Example], taxonomy: Taxonomy | None = None) -> Scores:
-    from hotline.tag.taxonomy import FLAGS
-
     return score(examples, [tag(ex.text, taxonomy) for ex in examples], FLAGS)

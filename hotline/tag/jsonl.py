@@ -8,11 +8,13 @@ same message on stderr, prefixed with its line number; the other lines are still
 from __future__ import annotations
 
 import json
+import sys
 from typing import IO, Any
 
 from hotline.tag.service import tag
 from hotline.tag.taxonomy import Taxonomy
 
+_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 EXPECTED = 'expected a JSON object with a string field "text", e.g. {"text": "我想咨询离婚"}'
 
 
@@ -31,18 +33,16 @@ def _parse(raw: bytes | str) -> str:
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON ({exc.msg} at column {exc.colno}); {EXPECTED}") from None
     if not isinstance(obj, dict):
-        raise ValueError(f"got a JSON {type(obj).__name__}; {EXPECTED}")
+        raise ValueError(f"got a JSON {_JSON_TYPES.get(type(obj), 'value')}; {EXPECTED}")
     text = obj.get("text")
     if not isinstance(text, str):
-        what = "no field" if "text" not in obj else f"a {type(text).__name__}"
+        what = "missing" if "text" not in obj else f"a JSON {_JSON_TYPES.get(type(text), 'value')}"
         raise ValueError(f'"text" is {what}; {EXPECTED}')
     return text
 
 
 def tag_main(stdin: IO[Any], stdout: IO[str], stderr: IO[str] | None = None, taxonomy: Taxonomy | None = None) -> int:
     """Tag every line of ``stdin`` to ``stdout``; bad lines are reported on ``stderr`` (sys.stderr if None)."""
-    import sys
-
     err = stderr if stderr is not None else sys.stderr
     source = getattr(stdin, "buffer", stdin)  # read bytes when we can, so bad UTF-8 is one bad line, not a crash
     status = 0

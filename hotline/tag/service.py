@@ -101,11 +101,7 @@ def _word_hits(text: str, edges: frozenset[int], axis: Axis, negation: Negation)
                     hits.append(_Hit(label, rule, pos, end, negated))
                 pos = text.find(rule.source, pos + 1)
     spans = {(h.start, h.end) for h in hits}
-    return [
-        h
-        for h in hits
-        if not any(s <= h.start and h.end <= e and (s, e) != (h.start, h.end) for s, e in spans)
-    ]
+    return [h for h in hits if not any(s <= h.start and h.end <= e and (s, e) != (h.start, h.end) for s, e in spans)]
 
 
 def _pattern_hits(text: str, axis: Axis, negation: Negation) -> list[_Hit]:
@@ -133,8 +129,16 @@ def _score_axis(text: str, edges: frozenset[int], axis: Axis, tax: Taxonomy) -> 
             counted.add(key)
             scores[h.label.name] += h.rule.weight
         matches.append(
-            Match(axis.name, h.label.name, h.rule.source, h.rule.kind, h.rule.weight, h.start, text[h.start : h.end],
-                  h.negated)
+            Match(
+                axis.name,
+                h.label.name,
+                h.rule.source,
+                h.rule.kind,
+                h.rule.weight,
+                h.start,
+                text[h.start : h.end],
+                h.negated,
+            )
         )
     for label in axis.labels:
         if label.requires and not all(r.search(text) for r in label.requires):

@@ -248,8 +248,10 @@ def parse_taxonomy(data: Any, path: str = "<taxonomy>") -> Taxonomy:
     top = _mapping(ctx, data, "top level")
     unknown = set(top) - {"version", "negation", "segmentation", "legal_area", "service", "flags"}
     if unknown:
-        raise ctx.fail("top level", f"unknown keys {sorted(unknown)}; expected version, negation, segmentation, "
-                       "legal_area, service, flags")
+        raise ctx.fail(
+            "top level",
+            f"unknown keys {sorted(unknown)}; expected version, negation, segmentation, legal_area, service, flags",
+        )
     if top.get("version", 1) != 1:
         raise ctx.fail("version", f"expected 1, got {top.get('version')!r}")
     segmentation = _mapping(ctx, top.get("segmentation"), "segmentation")

@@ -156,9 +156,12 @@ def test_cli_writes_one_line_per_input_in_order() -> None:
 
 
 def test_cli_reports_bad_lines_by_number_and_keeps_one_output_line_per_input() -> None:
-    data = "\n".join(
-        ['{"text": "我要离婚"}', "not json", '{"txt": "x"}', '{"text": 5}', '["text"]', "", '{"text": "工伤认定"}']
-    ).encode() + b"\n\xff\xfe\n"
+    data = (
+        "\n".join(
+            ['{"text": "我要离婚"}', "not json", '{"txt": "x"}', '{"text": 5}', '["text"]', "", '{"text": "工伤认定"}']
+        ).encode()
+        + b"\n\xff\xfe\n"
+    )
     status, out, err = _run(data)
     assert status == 1
     assert len(out) == 8
