@@ -184,6 +184,8 @@ class FrontParams:
             raise FrontConfigError(f"cell_maxload must be 0 or more, got {self.cell_maxload}")
         if not -5 <= self.log_level <= 4:
             raise FrontConfigError(f"log_level {self.log_level} is outside -5..4")
+        if len(str(self.rpc_socket).encode()) > 100:  # sun_path holds 108 bytes
+            raise FrontConfigError(f"runtime_dir {self.runtime_dir} is too long for a unix socket path")
         for path in (self.runtime_dir, self.modules_dir):
             if '"' in str(path) or "\n" in str(path):
                 raise FrontConfigError(f"path {path} must not contain quotes or newlines")

@@ -159,6 +159,12 @@ class KamailioProcess:
             f"within {self.start_timeout:.0f} s:\n{self.log_tail()}"
         )
 
+    async def wait(self) -> int:
+        """Wait until the Kamailio main process exits; its exit status."""
+        if self._proc is None:
+            raise KamailioError("kamailio was never started")
+        return await self._proc.wait()
+
     async def stop(self, grace: float = 5.0) -> int | None:
         """SIGTERM, then SIGKILL to the whole process group after `grace` seconds. The exit status."""
         proc = self._proc

@@ -56,10 +56,7 @@ class FrontChild:
     async def _watch(self) -> None:
         backoff = 0.5
         while not self._stopping:
-            proc = self.process._proc
-            if proc is None:
-                return
-            code = await proc.wait()
+            code = await self.process.wait()
             if self._stopping:
                 return
             log.warning("kamailio exited with code %s: restarting", code)

@@ -57,6 +57,7 @@ def test_service_number_and_trusted_networks_reach_the_config(tmp_path: Path) ->
         ("trusted_networks", ("not-a-net",), "trusted network"),
         ("realm", 'a"b', "realm"),
         ("scanners", ("Bad(",), "scanner"),
+        ("runtime_dir", Path("/tmp/" + "x" * 100), "runtime_dir"),
     ],
 )
 def test_bad_setting_is_refused_with_its_name(tmp_path: Path, field: str, value: object, named: str) -> None:
