@@ -127,6 +127,33 @@ def _reachable(file: FlowFile) -> set[str]:
     return seen
 
 
+def _unreachable_roots(file: FlowFile) -> list[tuple[str, int]]:
+    """Unreachable nodes worth naming: those no other unreachable node leads to (one per closed cycle),
+    each with how many further unreachable nodes only it leads to; a dangling edge then gives one line."""
+    reachable = _reachable(file)
+    lost = [n for n in file.nodes if n not in reachable]
+    targets = {n: {t for _, t in edges(file.nodes[n]) if t in file.nodes and t not in reachable} for n in lost}
+    fed = {t for n in lost for t in targets[n] if t != n}
+    covered: set[str] = set()
+    roots: list[tuple[str, int]] = []
+
+    def cover(start: str) -> int:
+        todo, seen = [start], set()
+        while todo:
+            n = todo.pop()
+            if n in seen or (n in covered and n != start):
+                continue
+            seen.add(n)
+            todo.extend(targets[n])
+        covered.update(seen)
+        return len(seen) - 1
+
+    for n in [n for n in lost if n not in fed] + lost:
+        if n not in covered:
+            roots.append((n, cover(n)))
+    return roots
+
+
 def _idle_cycles(file: FlowFile) -> list[list[str]]:
     """Cycles made only of nodes that neither ask for input with an attempt counter nor wait in a queue."""
     idle = {n for n, node in file.nodes.items() if node.type not in CONSUMING_TYPES}
@@ -206,10 +233,17 @@ def _check_graph(c: _Checker, file: FlowFile) -> None:
                         f"enqueue has no {edge} edge: a caller must be led on when the queue gives up",
                         ("nodes", name),
                     )
-    reachable = _reachable(file)
-    for name in file.nodes:
-        if name not in reachable and file.entry in names:
-            c.add(("nodes", name), f"unreachable: no path from entry {file.entry!r} leads here")
+    stored = {n.store_as for n in file.nodes.values() if isinstance(n, CollectNode)}
+    for name, node in file.nodes.items():
+        if isinstance(node, CallbackNode) and node.number_from is not None and node.number_from not in stored:
+            c.add(
+                ("nodes", name, "number_from"),
+                f"no collect node stores {node.number_from!r} (stored: {', '.join(sorted(stored)) or 'none'})",
+            )
+    if file.entry in names:
+        for name, behind in _unreachable_roots(file):
+            more = f" (nor to {behind} more node(s) behind it)" if behind else ""
+            c.add(("nodes", name), f"unreachable: no path from entry {file.entry!r} leads here{more}")
     for cycle in _idle_cycles(file):
         shown = " -> ".join([*cycle, cycle[0]])
         c.add(
@@ -300,7 +334,7 @@ def check_source(
     folder = None
     if prompt_dir is not None:
         folder = prompt_dir / file.locale
-        if not folder.is_dir():
+        if not folder.is_dir() and known_prompts is None:
             c.add(("locale",), f"prompt folder {folder} does not exist")
         names |= prompt_names(prompt_dir, file.locale)
     _check_references(c, file, names, folder, known_queues)

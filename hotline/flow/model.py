@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from hotline.flow.problems import KeyPath
 from hotline.flow.schedule import Schedule
@@ -47,6 +47,8 @@ SkillName = Annotated[
     StringConstraints(pattern=r"^(legal_area|service|language|prefecture):.+$"),
     Field(description="KIND:NAME, as in the skills table, e.g. legal_area:劳动争议"),
 ]
+
+SkillKind = Literal["legal_area", "service", "language", "prefecture"]
 
 ALL_KEYS = "0123456789*#"
 
@@ -208,8 +210,8 @@ class EnqueueNode(_Node):
     prompt: PromptName | None = Field(None, description="played once on entering the queue")
     hold: PromptName | None = Field(None, description="music or message on hold; the adapter's default if unset")
     skills: list[SkillName] = Field(default_factory=list)
-    skills_from: list[AttrName] = Field(
-        default_factory=list, description="attributes whose value becomes a required skill ATTR:VALUE"
+    skills_from: list[SkillKind] = Field(
+        default_factory=list, description="attributes whose value becomes a required skill KIND:VALUE"
     )
     priority: int = Field(0, ge=0, le=100, description="added to the caller's priority")
     max_wait: Seconds | None = None
@@ -260,9 +262,18 @@ class SurveyNode(_Node):
     intro: PromptName | None = None
     questions: list[Question] = Field(min_length=1)
     invalid_prompt: PromptName | None = None
-    follow_up_when: dict[AttrName, list[str]] = Field(default_factory=dict)
+    follow_up_when: dict[AttrName, list[str]] = Field(
+        default_factory=dict, description="question -> answer label(s) that open a follow-up work order"
+    )
     follow_up_ticket: AttrName = "follow_up"
     next: NodeName
+
+    @field_validator("follow_up_when", mode="before", json_schema_input_type=dict[str, list[str] | str])
+    @classmethod
+    def _one_label(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
 
     @model_validator(mode="after")
     def _rules_name_answers(self) -> SurveyNode:

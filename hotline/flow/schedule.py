@@ -23,9 +23,9 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hotline.flow.problems import FlowError, Problem
+from hotline.flow.problems import FlowError, Problem, field_text
 from hotline.flow.yamlsource import read_yaml
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -49,13 +49,16 @@ def _parse_period(text: str) -> tuple[dt.time, dt.time | None]:
     return start, end
 
 
-Period = Annotated[str, Field(description="HH:MM-HH:MM local time; 24:00 ends the day", examples=["09:00-18:00"])]
+def _check_period(text: str) -> str:
+    _parse_period(text)
+    return text
 
 
-def _check_periods(periods: list[str]) -> list[str]:
-    for p in periods:
-        _parse_period(p)
-    return periods
+Period = Annotated[
+    str,
+    AfterValidator(_check_period),
+    Field(description="HH:MM-HH:MM local time; 24:00 ends the day", examples=["09:00-18:00"]),
+]
 
 
 class _Strict(BaseModel):
@@ -67,11 +70,6 @@ class ExceptionDate(_Strict):
     state: ScheduleState
     hours: list[Period] = Field(default_factory=list, description="only with state: open; empty means all day")
     note: str | None = None
-
-    @field_validator("hours")
-    @classmethod
-    def _hours(cls, value: list[str]) -> list[str]:
-        return _check_periods(value)
 
     @model_validator(mode="after")
     def _hours_only_when_open(self) -> ExceptionDate:
@@ -96,18 +94,6 @@ class Schedule(_Strict):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as Asia/Shanghai)") from None
         return value
-
-    @field_validator("weekly")
-    @classmethod
-    def _weekly_periods(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for periods in value.values():
-            _check_periods(periods)
-        return value
-
-    @field_validator("makeup_day_hours")
-    @classmethod
-    def _makeup(cls, value: list[str] | None) -> list[str] | None:
-        return value if value is None else _check_periods(value)
 
     @model_validator(mode="after")
     def _unique_dates(self) -> Schedule:
@@ -208,7 +194,7 @@ def check_schedule_file(path: Path) -> tuple[Schedule | None, list[Problem]]:
                 msg = "unknown field"
             elif err["type"] == "missing":
                 msg = "required field is missing"
-            field = ".".join(str(p) for p in loc) or None
+            field = field_text(loc)
             problems.append(Problem(src.file, src.line(loc), None, field, msg))
         return None, problems
     return schedule, []

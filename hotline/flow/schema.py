@@ -12,8 +12,21 @@ SCHEMA_PATH = Path("ivr_flows/flow.schema.json")
 SCHEMA_ID = "https://12348.yn.example/ivr_flows/flow.schema.json"
 
 
+def _close_patterns(value: Any) -> None:
+    """Keys that must match a pattern (node names, keys) may not be anything else either."""
+    if isinstance(value, dict):
+        if "patternProperties" in value and "additionalProperties" not in value:
+            value["additionalProperties"] = False
+        for item in value.values():
+            _close_patterns(item)
+    elif isinstance(value, list):
+        for item in value:
+            _close_patterns(item)
+
+
 def flow_schema() -> dict[str, Any]:
     schema = FlowFile.model_json_schema(by_alias=True)
+    _close_patterns(schema)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
 
 

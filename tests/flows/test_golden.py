@@ -25,7 +25,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 import pytest
 import yaml
@@ -58,6 +58,7 @@ from hotline.flow import (
     start,
     step,
 )
+from hotline.flow.events import QueueOutcomeKind
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -94,7 +95,7 @@ def check_batch(actions: tuple[Action, ...]) -> None:
         )
 
 
-def _input_kind(item: Any) -> tuple[str, Any]:
+def _input_kind(item: object) -> tuple[str, Any]:
     if isinstance(item, str):
         return item, None
     if isinstance(item, Mapping) and len(item) == 1:
@@ -105,7 +106,8 @@ def _input_kind(item: Any) -> tuple[str, Any]:
 
 def _event_for(last: Action | None, state: CallState, item: Any) -> tuple[Event, bool]:
     """The event answering the last action; the bool says whether the script input was consumed."""
-    kind, value = _input_kind(item) if item is not None else ("<end of inputs>", None)
+    kind, value = _input_kind(item) if item is not None else ("<end of inputs>", "")
+    value = "" if value is None else value
     if kind == "hangup":
         return CallerHungUp(), True
     if isinstance(last, Play):
@@ -119,7 +121,8 @@ def _event_for(last: Action | None, state: CallState, item: Any) -> tuple[Event,
             return InputTimeout(), True
     if isinstance(last, Enqueue) or (last is None and state.phase == "connected"):
         if kind == "queue":
-            return QueueOutcome(value), True
+            assert value in get_args(QueueOutcomeKind), f"unknown queue outcome {value!r}"
+            return QueueOutcome(cast(QueueOutcomeKind, value)), True
         if kind == "press":
             return QueueOutcome("exit_key", str(value)), True
     if isinstance(last, OfferCallback) and kind == "callback":
@@ -128,7 +131,9 @@ def _event_for(last: Action | None, state: CallState, item: Any) -> tuple[Event,
         return VoicemailDone(float(value)), True
     if isinstance(last, Transfer) and kind == "transfer":
         return TransferFailed(str(value)), True
-    raise AssertionError(f"the call waits on {last} (phase {state.phase}, node {state.node}) but the script gives {item!r}")
+    raise AssertionError(
+        f"the call waits on {last} (phase {state.phase}, node {state.node}) but the script gives {item!r}"
+    )
 
 
 def run_script(flow: Flow, at: dt.datetime, caller: Mapping[str, Any], inputs: list[Any]) -> Transcript:

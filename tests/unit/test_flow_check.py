@@ -60,8 +60,9 @@ def test_dangling_edge_is_reported_at_the_edge(tmp_path: Path) -> None:
     p = only(dangling)
     assert (p.line, p.node, p.field) == (line_of(path, "guidence_menu"), "main_menu", "choices.4")
     assert "not a node of this flow" in p.message
-    # the menu it no longer reaches is now unreachable, and said so
-    assert any(q.node == "guidance_menu" and "unreachable" in q.message for q in found)
+    # the menu it no longer reaches is unreachable: one line for it and the nodes behind it
+    lost = only([q for q in found if "unreachable" in q.message])
+    assert lost.node == "guidance_menu" and "nor to 8 more node(s) behind it" in lost.message
 
 
 def test_missing_prompt_is_reported_with_its_folder(tmp_path: Path) -> None:
@@ -125,6 +126,13 @@ def test_declared_queue_must_be_configured_when_queues_are_known(tmp_path: Path)
     p = only(problems(SHIPPED, known_queues=known))
     assert (p.line, p.node, p.field) == (line_of(SHIPPED, "  - duty_lawyer "), None, "queues[7]")
     assert "'duty_lawyer' is not configured" in p.message
+
+
+def test_callback_number_must_be_collected(tmp_path: Path) -> None:
+    path = broken(tmp_path, "number_from: callback_number", "number_from: callback_nmuber")
+    p = only(problems(path))
+    assert (p.line, p.node, p.field) == (line_of(path, "callback_nmuber"), "callback_other_number", "number_from")
+    assert "no collect node stores 'callback_nmuber'" in p.message
 
 
 def test_unknown_field_lists_the_allowed_ones(tmp_path: Path) -> None:
