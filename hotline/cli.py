@@ -86,6 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser(
+        "check-flows",
+        add_help=False,
+        help="check IVR flow files (schema, graph, prompts, queues, schedules); see check-flows --help",
+    )
+    sub.add_parser(
+        "reload",
+        help="make the running service reload its flows (SIGHUP); calls in progress keep their revision",
+        description="Sends SIGHUP to the running `hotline up` (pid in <state_dir>/hotline.pid). Each cell checks the "
+        "flow files again and swaps in valid new revisions; an invalid file keeps the running flow and the "
+        "reason is logged. Run `hotline check-flows` first to see problems.",
+    )
+    sub.add_parser(
         "tag",
         help='tag caller statements: JSON lines {"text": ...} in, legal area / service / flags out',
         description='Reads JSON lines {"text": "..."} on stdin and writes one JSON line per input, in order: '
@@ -142,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "check-flows" in argv:  # its own parser: files and options after the subcommand
+        from hotline.flow import check_flows_main
+
+        return check_flows_main(argv[argv.index("check-flows") + 1 :])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "tag":  # no database, no event loop: a filter over stdin
@@ -179,6 +196,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _registry(args, settings)
     if args.command == "agent":
         return await _agent(args, settings)
+    if args.command == "reload":
+        return _reload(settings)
     if args.command == "prompts":
         return await asyncio.to_thread(_prompts_build, settings)
     raise AssertionError(args.command)
@@ -268,6 +287,20 @@ async def _agent(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     finally:
         await conn.close()
+
+
+def _reload(settings: Settings) -> int:
+    import os
+    import signal
+
+    pid_file = Path(settings.state_dir) / "hotline.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError):
+        raise HotlineError(f"no running `hotline up` found (pid file {pid_file})") from None
+    print(f"asked hotline up (pid {pid}) to reload its flows; see its log for the result")
+    return 0
 
 
 def _prompts_build(settings: Settings) -> int:

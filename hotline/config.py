@@ -69,6 +69,15 @@ class PromptSettings(_Section):
         return self.build_dir / self.locale
 
 
+class FlowSettings(_Section):
+    dir: Path = Path("ivr_flows")
+    service_flow: str = "yunnan_12348"  # the flow id that answers calls to sip.service_number
+
+    @property
+    def files(self) -> list[Path]:
+        return sorted(self.dir.glob("*.yaml"))
+
+
 class Settings(_Section):
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
@@ -79,6 +88,7 @@ class Settings(_Section):
     privacy: PrivacySettings = PrivacySettings()
     sip: SipSettings = SipSettings()
     prompts: PromptSettings = PromptSettings()
+    flows: FlowSettings = FlowSettings()
 
 
 def _env_names() -> dict[str, tuple[str, ...]]:

@@ -9,20 +9,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 from pathlib import Path
 
 from db.pool import create_pool
-from hotline.cell.app import PROMPTS, greet
+from hotline.cell.flowapp import FlowApp, prompt_names
+from hotline.cell.queueing import QueueWait
 from hotline.cell.records import RecordedCalls
 from hotline.config import Settings, load_settings
 from hotline.errors import HotlineError
+from hotline.flow import FlowRegistry
 from hotline.logs import setup_logging
 from hotline.privacy import load_keys
 from hotline.sip.cell import Cell, CellError
 from hotline.sip.engine import EngineConfig, SipError
 
+log = logging.getLogger(__name__)
 RTP_PORTS_PER_CELL = 100
 
 
@@ -35,7 +39,26 @@ async def run(settings: Settings, name: str, index: int) -> int:
     async with contextlib.AsyncExitStack() as stack:
         pool = await create_pool(settings)
         stack.push_async_callback(pool.close)
-        handler = RecordedCalls(pool, keys, name, greet, prompts=PROMPTS)
+        async with pool.acquire() as conn:
+            queues = [r["name"] for r in await conn.fetch("SELECT name FROM queues")]
+        flows = FlowRegistry(
+            prompt_dir=settings.prompts.source_dir,
+            schedule_dir=settings.flows.dir / "schedules",
+            known_queues=queues,
+        )
+        flows.load(settings.flows.files)
+        flows.get(settings.flows.service_flow)  # refuse to start without the flow that answers 12348
+        app = FlowApp(
+            flows,
+            settings.flows.service_flow,
+            keys,
+            settings.ticket_prefix,
+            settings.timezone,
+            prompt_names(settings.prompts.sources),
+            QueueWait(pool),
+            settings.sip.listen_host,
+        )
+        handler = RecordedCalls(pool, keys, name, app, prompts=app.prompts)
         config = EngineConfig(
             name=name,
             host=settings.sip.cell_host,
@@ -55,6 +78,12 @@ async def run(settings: Settings, name: str, index: int) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+
+        def reload() -> None:
+            report = flows.reload(settings.flows.files)
+            log.info("flows reloaded: %s", report.summary())
+
+        loop.add_signal_handler(signal.SIGHUP, reload)
         await stop.wait()
         await cell.stop()
     return 0

@@ -255,6 +255,11 @@ class CallLeg:
         self._digits.clear()
         return out
 
+    def consume_digit(self, digit: str) -> None:
+        """Take the oldest buffered ``digit`` (the one `play` reported as its interrupt); keep the type-ahead."""
+        with contextlib.suppress(ValueError):
+            self._digits.remove(digit)
+
     # ---------------------------------------------------------------- call control
 
     async def ring(self) -> None:
@@ -286,13 +291,13 @@ class CallLeg:
         return self.end
 
     async def hold(self, timeout: float = 5.0) -> None:
-        self._check_live()
+        await self._until(self._confirmed.wait(), timeout)  # no re-INVITE before the ACK
         self._media_changed.clear()
         await self.engine.hold(self.leg_id)
         await self._until(self._media_changed.wait(), timeout)
 
     async def resume(self, timeout: float = 5.0) -> None:
-        self._check_live()
+        await self._until(self._confirmed.wait(), timeout)
         self._media_changed.clear()
         await self.engine.unhold(self.leg_id)
         await self._until(self._media_changed.wait(), timeout)
@@ -301,7 +306,7 @@ class CallLeg:
         """REFER the far end to ``uri``; wait for the transfer to be accepted and, if the far end reports it,
         for its outcome. Returns the last status (202 accepted, 200 connected); hangs this leg up on success.
         Raises DialError when the far end refuses the REFER or reports a failed transfer."""
-        self._check_live()
+        await self._until(self._confirmed.wait(), timeout)
         await self.engine.transfer(self.leg_id, uri)
         last = 0
         deadline = time.monotonic() + timeout

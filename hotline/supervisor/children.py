@@ -147,6 +147,13 @@ class Child:
             await asyncio.sleep(backoff)
         self.state = "stopped"
 
+    def send_signal(self, sig: int) -> None:
+        """Send a signal to the running process (e.g. SIGHUP to reload); nothing if it is not running."""
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(sig)
+
     async def stop(self, sig: int = signal.SIGTERM) -> None:
         """Ask the child to stop; kill it if it has not exited within the spec's stop timeout."""
         self._stopping = True

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -52,6 +54,7 @@ async def _start_engine(
     Stop order, registered on the stack: the cells drain first while the front still relays their BYEs,
     then the front stops."""
     check_prompts(settings)
+    await check_flows(settings, pool)
     first = CellChild(settings, 1, config_args, pool)
     cells = [first]
     front: FrontChild | None = None
@@ -79,12 +82,29 @@ async def _start_engine(
     return cells, front
 
 
-def check_prompts(settings: Settings) -> None:
-    from hotline.cell.app import PROMPTS
-    from hotline.prompts import check_wav
+async def check_flows(settings: Settings, pool: Any) -> None:
+    """Refuse to start on a flow with problems (the message names file, line, node and field)."""
+    from hotline.flow import FlowRegistry
 
-    for name in PROMPTS:
-        check_wav(settings.prompts.built / name)
+    async with pool.acquire() as conn:
+        queues = [r["name"] for r in await conn.fetch("SELECT name FROM queues")]
+    flows = FlowRegistry(
+        prompt_dir=settings.prompts.source_dir, schedule_dir=settings.flows.dir / "schedules", known_queues=queues
+    )
+    flows.load(settings.flows.files)
+    flows.get(settings.flows.service_flow)
+
+
+def check_prompts(settings: Settings) -> None:
+    """Every prompt of the locale must be built (8 kHz WAV) before a cell may start."""
+    from hotline.cell.flowapp import prompt_names
+    from hotline.prompts import PromptError, check_wav
+
+    try:
+        for name in prompt_names(settings.prompts.sources):
+            check_wav(settings.prompts.built / f"{name}.wav")
+    except PromptError as exc:
+        raise PromptError(f"{exc}; run `hotline prompts build`") from None
 
 
 async def run(
@@ -103,8 +123,20 @@ async def run(
         async with pool.acquire() as conn:
             await migrate.require_current(conn)
         runner = await _serve_http(stack, settings, pool)
+        pid_file = Path(settings.state_dir) / "hotline.pid"
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(f"{os.getpid()}\n")
+        stack.callback(pid_file.unlink, missing_ok=True)
         if engine:
             cells, front = await _start_engine(stack, settings, pool, config_args)
+
+            def reload() -> None:
+                log.info("SIGHUP: cells reload their flows")
+                for cell in cells:
+                    cell.child.send_signal(signal.SIGHUP)
+
+            loop.add_signal_handler(signal.SIGHUP, reload)
+            stack.callback(loop.remove_signal_handler, signal.SIGHUP)
             sources = runner.app[HEALTH_SOURCES]
             sources["front"] = front.health
             for cell in cells:

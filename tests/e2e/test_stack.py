@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import datetime as dt
 import asyncio
 import os
 import signal
@@ -14,7 +15,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from hotline.flow import evaluate, load_schedule
 from tests.e2e.conftest import Stack
+from tests.integration.cli import ROOT, hotline
 
 pytestmark = pytest.mark.sip
 
@@ -47,30 +50,81 @@ async def _wait_ended(db: str, count: int, limit: float = 15) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_more_calls_than_one_cell_holds_are_all_answered_with_digits_and_recordings(stack: Stack) -> None:
+async def test_more_calls_than_one_cell_holds_are_all_answered_and_recorded(stack: Stack) -> None:
     # Each registry-build cell holds 2 inbound calls (4 legs); 3 at once need the front to spread them.
-    done = stack.sipp("uac_ivr.xml", calls=3)
+    done = stack.sipp("uac_hold.xml", 3, "-d", "8000")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     await _wait_ended(stack.db, 3)
-    rows = await _rows(stack.db, "SELECT id, cell, outcome, caller_masked, prefecture_code FROM calls")
+    rows = await _rows(stack.db, "SELECT id, cell, outcome, caller_masked, prefecture_code, node_path FROM calls")
     assert len(rows) == 3
     assert {r["cell"] for r in rows} == {"cell1", "cell2"}
-    assert {r["outcome"] for r in rows} == {"ivr_only"}
+    assert {r["outcome"] for r in rows} == {"ivr_only"}  # hung up during the greeting
     assert {r["caller_masked"] for r in rows} == {"139****2345"}
     assert {r["prefecture_code"] for r in rows} == {"530100"}
-    digits = await _rows(stack.db, "SELECT data->>'digits' AS d FROM call_events WHERE event = 'DTMF'")
-    assert [r["d"] for r in digits] == ["12", "12", "12"]  # RFC 4733 digits, in order, '#' ended them
+    assert {tuple(r["node_path"]) for r in rows} == {("welcome",)}
     recs = await _rows(stack.db, "SELECT path, channels FROM recordings")
     assert len(recs) == 3
     for rec in recs:
         left, _right = _channel_rms(Path(rec["path"]))
         assert left > 50, f"caller channel of {rec['path']} is silent"
     events = await _rows(stack.db, "SELECT event FROM call_events WHERE call_id = $1 ORDER BY id", rows[0]["id"])
-    assert [e["event"] for e in events] == ["INCOMING", "ANSWER", "DTMF", "RECORDING", "HANGUP"]
+    assert [e["event"] for e in events] == ["INCOMING", "ANSWER", "RECORDING", "HANGUP"]
+
+
+async def test_caller_walks_the_default_flow_by_dtmf_into_a_queue(stack: Stack) -> None:
+    """A registered poor household (建档立卡) types 1 2 during the greeting: Mandarin, 法律援助; the registry
+    lookup raises the caller's priority (out of office hours: the on-duty lawyer queue instead). Nobody is
+    logged in, so the caller is offered voicemail and a callback ticket."""
+    poor = stack.tmp / "poor.csv"
+    poor.write_text("姓名,电话\n甲,13908712345\n", encoding="utf-8")
+    imported = hotline(stack.db, "registry", "import", str(poor), "--kind", "建档立卡")
+    assert imported.returncode == 0, imported.stderr
+    started = dt.datetime.now(dt.UTC)
+    done = stack.sipp("uac_menu.xml", 1, "-d", "60000", timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    await _wait_ended(stack.db, 1)
+    (call,) = await _rows(stack.db, "SELECT id, flow_id, flow_revision, node_path, digits, outcome FROM calls")
+    assert (call["flow_id"], call["flow_revision"]) == ("yunnan_12348", 1)
+    path = list(call["node_path"])
+    hours = evaluate(load_schedule(ROOT / "ivr_flows" / "schedules" / "office_hours.yaml"), started).state
+    if hours == "open":
+        assert path[:8] == [
+            "welcome",
+            "language",
+            "office_hours",
+            "main_menu",
+            "aid_service",
+            "aid_registry",
+            "aid_registered_poor",
+            "aid_queue",
+        ], path
+        assert call["digits"].split() == ["language=1", "main_menu=2"]
+        queue = "legal_aid"
+    else:
+        assert path[:3] == ["welcome", "language", "office_hours"] and "duty_queue" in path, path
+        queue = "duty_lawyer"
+    assert path[-1] == "voicemail"
+    assert call["outcome"] == "voicemail"
+    events = await _rows(
+        stack.db,
+        "SELECT e.event, q.name FROM call_events e LEFT JOIN queues q ON q.id = e.queue_id "
+        "WHERE e.call_id = $1 ORDER BY e.id",
+        call["id"],
+    )
+    names = [e["event"] for e in events]
+    assert ("ENTERQUEUE", queue) in [(e["event"], e["name"]) for e in events]
+    if hours == "open":
+        entered = await _rows(
+            stack.db, "SELECT data FROM call_events WHERE call_id = $1 AND event = 'ENTERQUEUE'", call["id"]
+        )
+        assert '"priority": 30' in entered[0]["data"]
+    assert names.index("ENTERQUEUE") < names.index("EXITEMPTY") < names.index("VOICEMAIL")
+    tickets = await _rows(stack.db, "SELECT number, facts, caller_masked FROM tickets WHERE call_id = $1", call["id"])
+    assert len(tickets) == 1 and tickets[0]["caller_masked"] == "139****2345"
 
 
 async def test_call_to_another_number_is_refused_by_the_front(stack: Stack) -> None:
-    done = stack.sipp("uac_ivr.xml", calls=1, number="99999", timeout=30)
+    done = stack.sipp("uac_hold.xml", 1, "-d", "1000", number="99999", timeout=30)
     assert done.returncode != 0
     assert await _rows(stack.db, "SELECT id FROM calls") == []
 
@@ -137,5 +191,5 @@ async def test_a_killed_cell_closes_its_calls_as_failed_restarts_and_others_keep
     finally:
         callers.kill()
         callers.wait()
-    done = stack.sipp("uac_ivr.xml", calls=2)
+    done = stack.sipp("uac_hold.xml", 2, "-d", "2000")
     assert done.returncode == 0, done.stdout[-2000:]

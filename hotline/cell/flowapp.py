@@ -1,0 +1,264 @@
+"""The adapter between the pure flow interpreter (hotline.flow) and a live call (hotline.sip CallLeg).
+
+It answers, starts the dual-channel recording, feeds `step` with what the media primitives report, carries
+out the actions it returns, and writes the flow's path, digits, survey answers, tickets and tags to
+PostgreSQL. Queue waiting is delegated to `hotline.cell.queueing`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from db import calls, registry, tickets
+from hotline.cell.queueing import QueueWait
+from hotline.cell.records import Session
+from hotline.flow import (
+    Action,
+    CallbackOutcome,
+    CallerHungUp,
+    CallState,
+    Collect,
+    DigitsCollected,
+    Enqueue,
+    Event,
+    FlowRegistry,
+    Hangup,
+    InputTimeout,
+    OfferCallback,
+    OpenTicket,
+    Play,
+    PlaybackDone,
+    RecordVoicemail,
+    SaveSurvey,
+    SetAttributes,
+    Transfer,
+    TransferFailed,
+    VoicemailDone,
+    record,
+    start,
+    step,
+)
+from hotline.phone import InvalidNumber, parse_caller
+from hotline.privacy import NumberKeys
+from hotline.sip.call import CallEnded, CallLeg
+
+log = logging.getLogger(__name__)
+
+FLAG_KINDS = {"legal_area": "legal_area", "service": "service"}
+
+
+class FlowApp:
+    """One instance per cell; `__call__` runs one call. Holds the flow registry shared by the cell's calls."""
+
+    def __init__(
+        self,
+        flows: FlowRegistry,
+        flow_id: str,
+        keys: NumberKeys,
+        ticket_prefix: str,
+        timezone: str,
+        prompt_names: tuple[str, ...],
+        queue_wait: QueueWait,
+        transfer_host: str,
+    ) -> None:
+        self.flows, self.flow_id, self.keys = flows, flow_id, keys
+        self.ticket_prefix, self.timezone = ticket_prefix, timezone
+        self.prompts = tuple(f"{name}.wav" for name in prompt_names)
+        self.queue_wait = queue_wait
+        self.transfer_host = transfer_host
+
+    async def __call__(self, leg: CallLeg, session: Session) -> str:
+        flow = self.flows.get(self.flow_id)  # this call keeps this revision, whatever a reload does
+        await leg.answer()
+        await session.mark_answered()
+        assert leg.context is not None
+        await leg.start_recording(leg.context.recording_path(leg))
+        state, actions = start(flow, dt.datetime.now(dt.UTC), await self._attributes(session))
+        try:
+            while not state.ended:
+                event = await self._perform(actions, leg, session, state)
+                if event is None:
+                    break
+                state, actions = step(state, event)
+        except CallEnded:
+            state, actions = step(state, CallerHungUp())
+            await self._bookkeeping(actions, session, state)
+        finally:
+            await asyncio.shield(self._save(session, state))
+        return record(state).outcome or "ivr_only"
+
+    async def _attributes(self, session: Session) -> dict[str, Any]:
+        caller = session.caller
+        kinds: list[str] = []
+        if caller.e164 is not None:
+            async with session.pool.acquire() as conn:
+                kinds = await registry.lookup(conn, self.keys.digest(caller.e164))
+        return {
+            "caller_kind": caller.kind,
+            "prefecture": caller.prefecture.code if caller.prefecture else "",
+            "registry": kinds[0] if kinds else "",
+        }
+
+    async def _perform(
+        self, actions: tuple[Action, ...], leg: CallLeg, session: Session, state: CallState
+    ) -> Event | None:
+        """Carry out one step's actions; the last one's result is the next event (None after Hangup)."""
+        event: Event | None = None
+        for index, action in enumerate(actions):
+            last = index == len(actions) - 1
+            if isinstance(action, Play):
+                digit = await leg.play(
+                    [leg.prompt(f"{p}.wav") for p in action.prompts],
+                    interrupt_digits=action.interrupt_digits if last else "",
+                )
+                if digit is not None:
+                    leg.consume_digit(digit)
+                event = PlaybackDone(digit)
+            elif isinstance(action, Collect):
+                digits = await leg.collect_digits(
+                    action.max_digits, action.first_timeout, action.inter_timeout, action.terminator or ""
+                )
+                event = DigitsCollected(digits) if digits else InputTimeout()
+            elif isinstance(action, Enqueue):
+                session.on_hangup = "abandoned"
+                event = await self.queue_wait.wait(leg, session, action, state.priority)
+            elif isinstance(action, OfferCallback):
+                event = await self._callback(session, action)
+            elif isinstance(action, RecordVoicemail):
+                event = await self._voicemail(leg, session, action)
+            elif isinstance(action, Transfer):
+                event = await self._transfer(leg, session, action)
+            elif isinstance(action, Hangup):
+                await self._save(session, state)
+                await leg.hangup()
+                return None
+            else:
+                await self._bookkeeping((action,), session, state)
+        return event
+
+    async def _bookkeeping(self, actions: tuple[Action, ...], session: Session, state: CallState) -> None:
+        for action in actions:
+            if isinstance(action, SaveSurvey):
+                async with session.pool.acquire() as conn:
+                    await conn.execute(
+                        """INSERT INTO surveys (call_id, question, answer) VALUES ($1, $2, $3)
+                           ON CONFLICT (call_id, question) DO UPDATE SET answer = EXCLUDED.answer""",
+                        session.call_id,
+                        action.question,
+                        int(action.answer) if action.answer else None,
+                    )
+                    await calls.add_event(
+                        conn, session.call_id, "SURVEY", data={"question": action.question, "label": action.label}
+                    )
+            elif isinstance(action, OpenTicket):
+                await self._ticket(session, state, action)
+            elif isinstance(action, SetAttributes):
+                await self._tags(session, action)
+
+    async def _ticket(self, session: Session, state: CallState, action: OpenTicket) -> None:
+        attrs = state.attributes
+        async with session.pool.acquire() as conn:
+            ticket = await tickets.create(
+                conn,
+                prefix=self.ticket_prefix,
+                tz=self.timezone,
+                actor="ivr",
+                call_id=session.call_id,
+                caller_masked=session.caller.masked,
+                prefecture_code=session.caller.prefecture.code if session.caller.prefecture else None,
+                legal_area=str(attrs.get("legal_area") or "") or None,
+                service=str(attrs.get("service") or "") or None,
+                flags=list(state.flags),
+                facts=f"[{action.kind}] {action.reason}",
+                priority="urgent" if action.kind in ("follow_up", "risk") else "normal",
+            )
+            await calls.add_event(conn, session.call_id, "IVR", data={"ticket": ticket.number, "kind": action.kind})
+
+    async def _tags(self, session: Session, action: SetAttributes) -> None:
+        rows: list[tuple[str, str]] = []
+        for key, value in action.values.items():
+            if key in FLAG_KINDS and isinstance(value, str) and value:
+                rows.append((FLAG_KINDS[key], value))
+            elif key == "flags" and isinstance(value, tuple):
+                rows.extend(("flag", v) for v in value)
+        if not rows:
+            return
+        async with session.pool.acquire() as conn:
+            await conn.executemany(
+                """INSERT INTO tags (call_id, kind, value, source) VALUES ($1, $2, $3, 'flow')
+                   ON CONFLICT (call_id, kind, value, source) DO NOTHING""",
+                [(session.call_id, kind, value) for kind, value in rows],
+            )
+
+    async def _callback(self, session: Session, action: OfferCallback) -> Event:
+        try:
+            number = parse_caller(action.number) if action.number else session.caller
+        except InvalidNumber as exc:
+            return CallbackOutcome(False, str(exc))
+        if number.e164 is None:
+            return CallbackOutcome(False, "no number to call back")
+        queue_id = await self.queue_wait.queue_id(session, action.queue)
+        async with session.pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO callbacks (call_id, queue_id, number_hmac, number_enc, number_masked)
+                   VALUES ($1, $2, $3, $4, $5)""",
+                session.call_id,
+                queue_id,
+                self.keys.digest(number.e164),
+                self.keys.encrypt(number.e164),
+                number.masked,
+            )
+            await calls.add_event(
+                conn,
+                session.call_id,
+                "CALLBACK",
+                queue_id=queue_id,
+                data={"number": number.masked, "keep_place": action.keep_place},
+            )
+        return CallbackOutcome(True)
+
+    async def _voicemail(self, leg: CallLeg, session: Session, action: RecordVoicemail) -> Event:
+        """The message is the caller channel of the call recording from here; '#' or silence ends it."""
+        started = time.monotonic()
+        async with session.pool.acquire() as conn:
+            await calls.add_event(conn, session.call_id, "VOICEMAIL", data={"max_seconds": action.max_seconds})
+        if action.beep:
+            with contextlib.suppress(FileNotFoundError):
+                await leg.play([leg.prompt("beep.wav")])
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(
+                leg.collect_digits(1, action.max_seconds, action.max_seconds, "#"), action.max_seconds + 1
+            )
+        return VoicemailDone(round(time.monotonic() - started, 1))
+
+    async def _transfer(self, leg: CallLeg, session: Session, action: Transfer) -> Event:
+        async with session.pool.acquire() as conn:
+            await calls.add_event(conn, session.call_id, "BLINDTRANSFER", data={"to": action.number})
+        try:
+            await leg.blind_transfer(f"sip:{action.number}@{self.transfer_host}")
+        except Exception as exc:
+            return TransferFailed(f"{type(exc).__name__}: {exc}")
+        return CallerHungUp()
+
+    async def _save(self, session: Session, state: CallState) -> None:
+        rec = record(state)
+        async with session.pool.acquire() as conn:
+            await conn.execute(
+                """UPDATE calls SET flow_id = $2, flow_revision = $3, node_path = $4, digits = $5 WHERE id = $1""",
+                session.call_id,
+                rec.flow_id,
+                rec.flow_revision,
+                list(rec.node_path),
+                rec.digits,
+            )
+
+
+def prompt_names(source_dir: Path) -> tuple[str, ...]:
+    """Every prompt of the locale (text or recording): all must be built before a cell starts."""
+    return tuple(sorted({p.stem for p in source_dir.iterdir() if p.suffix in (".txt", ".wav")}))
