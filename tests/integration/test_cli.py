@@ -9,7 +9,7 @@ import asyncpg
 
 from hotline.privacy import NumberKeys
 from tests.conftest import free_port
-from tests.integration.cli import SECRET, finish, hotline, popen
+from tests.integration.cli import ROOT, SECRET, finish, hotline, popen
 
 
 def _get(url: str) -> tuple[int, dict[str, object]]:
@@ -126,3 +126,24 @@ async def test_registry_import_is_all_or_nothing_and_idempotent(db: str, tmp_pat
         assert all("13908712345" not in str(a["object_id"]) for a in audits)
     finally:
         await conn.close()
+
+
+def test_check_flows_passes_on_shipped_flows_and_names_file_line_node_field_on_a_broken_copy(tmp_path: Path) -> None:
+    ok = hotline("postgresql://unused/none", "check-flows")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    broken = tmp_path / "broken.yaml"
+    text = (ROOT / "ivr_flows" / "yunnan_12348.yaml").read_text(encoding="utf-8")
+    broken.write_text(text.replace("next: office_hours}", "next: office_hourz}", 1), encoding="utf-8")
+    out = hotline(
+        "postgresql://unused/none",
+        "check-flows",
+        str(broken),
+        "--prompts",
+        str(ROOT / "ivr_flows" / "prompts"),
+        "--schedules",
+        str(ROOT / "ivr_flows" / "schedules"),
+    )
+    assert out.returncode == 1
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if "next: office_hours}" in s)
+    assert f"{broken}:{line}: node language:" in out.stdout + out.stderr
+    assert "office_hourz" in out.stdout + out.stderr
