@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import array
-import datetime as dt
 import asyncio
+import datetime as dt
 import os
 import signal
 import subprocess
