@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,6 +48,11 @@ class Stack:
     http_port: int
     proc: subprocess.Popen[bytes]
     tmp: Path
+    env: dict[str, str]
+
+    @property
+    def flows(self) -> Path:
+        return self.tmp / "flows"
 
     @property
     def log(self) -> str:
@@ -110,6 +116,12 @@ def stack(db: str, tmp_path: Path) -> Iterator[Stack]:
         "HOTLINE_STATE_DIR": str(tmp_path / "state"),
         "HOTLINE_PROMPTS_BUILD_DIR": str(tmp_path / "prompts"),
     }
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    for src in (ROOT / "ivr_flows").glob("*.yaml"):
+        shutil.copy(src, flows / src.name)
+    shutil.copytree(ROOT / "ivr_flows" / "schedules", flows / "schedules")
+    env["HOTLINE_FLOWS_DIR"] = str(flows)
     http_port = free_port()
     env["HOTLINE_HTTP_PORT"] = str(http_port)
     built = hotline(db, "prompts", "build", **env)
@@ -122,7 +134,7 @@ def stack(db: str, tmp_path: Path) -> Iterator[Stack]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    s = Stack(db, sip_port, http_port, proc, tmp_path)
+    s = Stack(db, sip_port, http_port, proc, tmp_path, env)
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:

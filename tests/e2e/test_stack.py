@@ -193,3 +193,66 @@ async def test_a_killed_cell_closes_its_calls_as_failed_restarts_and_others_keep
         callers.wait()
     done = stack.sipp("uac_hold.xml", 2, "-d", "2000")
     assert done.returncode == 0, done.stdout[-2000:]
+
+
+async def test_reload_swaps_in_a_new_revision_and_keeps_the_old_one_on_a_broken_file(stack: Stack) -> None:
+    flow = stack.flows / "yunnan_12348.yaml"
+    original = flow.read_text(encoding="utf-8")
+    during = subprocess.Popen(  # noqa: ASYNC220 (a call in progress across the reload)
+        [
+            "sipp",
+            "-sf",
+            str(Path(__file__).parent / "scenarios" / "uac_hold.xml"),
+            "-s",
+            "12348",
+            f"127.0.0.1:{stack.sip_port}",
+            "-m",
+            "1",
+            "-l",
+            "1",
+            "-d",
+            "12000",
+            "-p",
+            "0",
+            "-mp",
+            "47600",
+            "-nostdin",
+            "-timeout",
+            "40",
+        ],
+        cwd=stack.tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not await _rows(stack.db, "SELECT id FROM calls WHERE answered_at IS NOT NULL"):
+            assert time.monotonic() < deadline, "the first call was not answered"
+            await asyncio.sleep(0.2)
+        flow.write_text(original.replace("revision: 1", "revision: 2", 1), encoding="utf-8")
+        out = hotline(stack.db, "reload", **stack.env)
+        assert out.returncode == 0, out.stderr
+        await asyncio.sleep(2)
+        assert during.wait(timeout=30) == 0, "the call in progress was dropped by the reload"
+    finally:
+        if during.poll() is None:
+            during.kill()
+            during.wait()
+    done = stack.sipp("uac_hold.xml", 1, "-d", "2000")
+    assert done.returncode == 0
+    await _wait_ended(stack.db, 2)
+    revisions = await _rows(stack.db, "SELECT flow_revision FROM calls ORDER BY started_at")
+    assert [r["flow_revision"] for r in revisions] == [1, 2]
+
+    flow.write_text(
+        original.replace("revision: 1", "revision: 3", 1).replace("next: office_hours}", "next: nowhere}", 1),
+        encoding="utf-8",
+    )
+    assert hotline(stack.db, "reload", **stack.env).returncode == 0
+    await asyncio.sleep(2)
+    assert "nowhere" in stack.log  # the refusal names the problem in the log
+    done = stack.sipp("uac_hold.xml", 1, "-d", "2000")
+    assert done.returncode == 0
+    await _wait_ended(stack.db, 3)
+    revisions = await _rows(stack.db, "SELECT flow_revision FROM calls ORDER BY started_at")
+    assert [r["flow_revision"] for r in revisions] == [1, 2, 2]
