@@ -283,10 +283,6 @@ class PjEngine:
 
     # ---------------------------------------------------------------- legs (asyncio side)
 
-    def room_for_call(self) -> bool:
-        inbound = sum(1 for leg in self._legs.values() if leg.inbound and not leg.ended)
-        return (inbound + 1) * self.config.legs_per_call <= self.max_legs
-
     async def make_call(self, uri: str, headers: dict[str, str] | None = None) -> CallLeg:
         from hotline.sip.call import CallLeg
 
@@ -420,10 +416,18 @@ class PjEngine:
             self._pj_destroy_all()
             return
         try:
+            handle, poll_ms, commands, graveyard = (
+                self._ep.libHandleEvents,
+                self.config.poll_ms,
+                self._commands,
+                self._graveyard,
+            )
             while not self._stopping:
-                self._ep.libHandleEvents(self.config.poll_ms)
-                self._pj_drain_commands()
-                self._pj_reap()
+                handle(poll_ms)  # returns after each event: a SIP message, an RTP packet, a timer
+                if not commands.empty():
+                    self._pj_drain_commands()
+                if graveyard:
+                    self._pj_reap()
         finally:
             self._pj_shutdown()
 

@@ -97,3 +97,13 @@ async def tap_queue(call: CallLeg) -> None:
         loud += max(abs(s) for s in samples) > 1000 and len(samples) == 160
     call.note("tapped", loud_frames=loud, dropped=tap.dropped)
     await call.hangup()
+
+
+@uses_prompts("agent_tone.wav")
+async def music_and_record(call: CallLeg) -> None:
+    """A waiting caller: recorded, hears looped music until they hang up."""
+    await call.answer()
+    assert call.context is not None
+    await call.start_recording(call.context.recording_path(call))
+    await call.start_music(call.prompt("agent_tone.wav"))
+    await call.wait_ended(timeout=60)
