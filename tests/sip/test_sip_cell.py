@@ -7,19 +7,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sipkit import (
     ROOT,
-    CellProcess,
     RtpPeer,
     SipUa,
     dominant,
     free_udp_port,
     goertzel,
-    make_prompts,
     rms,
     run_sipp,
     sipp_log,
@@ -29,33 +26,7 @@ from sipkit import (
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(60)]
 
-StartCell = Callable[..., CellProcess]
-
-
-@pytest.fixture
-def prompts(tmp_path: Path) -> Path:
-    return make_prompts(tmp_path / "prompts")
-
-
-@pytest.fixture
-def start_cell(tmp_path: Path, prompts: Path) -> Iterator[StartCell]:
-    cells: list[CellProcess] = []
-
-    def start(name: str = "cell1", handler: str = "hotline.sip.demo:handle", **kw: object) -> CellProcess:
-        cell = CellProcess(name, free_udp_port(), prompts, tmp_path / f"rec-{name}", handler, **kw)  # type: ignore[arg-type]
-        cells.append(cell)
-        return cell.start()
-
-    yield start
-    for cell in cells:
-        cell.stop()
-
-
-@pytest.fixture
-def rtp() -> Iterator[RtpPeer]:
-    peer = RtpPeer()
-    yield peer
-    peer.close()
+from conftest import StartCell  # noqa: E402
 
 
 def test_cell_answers_and_the_caller_hears_the_prompt(start_cell: StartCell, rtp: RtpPeer, tmp_path: Path) -> None:
