@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, geocoder
+from phonenumbers import PhoneNumberType
 
 from hotline.errors import HotlineError
+from hotline.mobile_regions import region_of
 from hotline.prefectures import BY_AREA_CODE, Prefecture, from_place_name
 
 Kind = Literal["mobile", "landline", "withheld", "other"]
@@ -93,10 +94,10 @@ def parse_caller(raw: str | None, default_region: str = "CN") -> CallerNumber:
         if not phonenumbers.is_possible_number(num):
             raise InvalidNumber(f"caller number {mask_digits(text)!r} is not a possible international number")
         masked = f"+{num.country_code} " + mask_digits(nsn)
-        return CallerNumber("other", masked, e164, None, geocoder.description_for_number(num, "zh") or None)
+        return CallerNumber("other", masked, e164, None, _describe(num))
 
     if re.fullmatch(r"1[3-9]\d{9}", nsn):
-        place = geocoder.description_for_number(num, "zh") or None
+        place = region_of(nsn)
         masked = nsn[:3] + "****" + nsn[-4:]
         return CallerNumber("mobile", masked, e164, from_place_name(place or ""), place)
 
@@ -106,7 +107,7 @@ def parse_caller(raw: str | None, default_region: str = "CN") -> CallerNumber:
         area = _cn_landline_area(nsn)
         pref = BY_AREA_CODE.get(area)
         if pref is not None or phonenumbers.is_valid_number(num):
-            place = pref.name if pref else (geocoder.description_for_number(num, "zh") or None)
+            place = pref.name if pref else _describe(num)
             region = f"云南省{pref.name}" if pref else place
             return CallerNumber("landline", _mask_national(nsn, area), e164, pref, region)
 
@@ -116,6 +117,17 @@ def parse_caller(raw: str | None, default_region: str = "CN") -> CallerNumber:
         f"caller number {mask_digits(text)!r} is not a valid Chinese number: expected an 11-digit mobile "
         "(1[3-9]…) or a landline with its area code (0871…)"
     )
+
+
+NEIGHBOURS = {"VN": "越南", "LA": "老挝", "MM": "缅甸"}  # Yunnan's border countries
+
+
+def _describe(num: phonenumbers.PhoneNumber) -> str | None:
+    """Place of a landline outside Yunnan (from the range index) or the country of a foreign number."""
+    if num.country_code == 86:
+        return region_of(phonenumbers.national_significant_number(num))
+    code = phonenumbers.region_code_for_number(num)
+    return NEIGHBOURS.get(code, code) if code else None
 
 
 _MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")

@@ -14,6 +14,9 @@ import signal
 import sys
 from pathlib import Path
 
+import asyncpg
+
+from db import migrate
 from db.pool import create_pool
 from hotline.cell.flowapp import FlowApp, prompt_names
 from hotline.cell.queueing import QueueWait
@@ -40,6 +43,7 @@ async def run(settings: Settings, name: str, index: int) -> int:
         pool = await create_pool(settings)
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
+            await migrate.require_current(conn)
             queues = [r["name"] for r in await conn.fetch("SELECT name FROM queues")]
         flows = FlowRegistry(
             prompt_dir=settings.prompts.source_dir,
@@ -101,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config, overrides=overrides)
         setup_logging(settings.log_level)
         return asyncio.run(run(settings, args.name, args.index))
-    except (HotlineError, CellError, SipError) as exc:
+    except (HotlineError, CellError, SipError, asyncpg.PostgresError) as exc:
         print(f"cell {args.name}: {exc}", file=sys.stderr)
         return 2
 

@@ -58,6 +58,21 @@ def test_landline_outside_yunnan() -> None:
 def test_foreign_number() -> None:
     n = parse_caller("+84 24 3825 3535")
     assert n.kind == "other" and n.masked.startswith("+84 ") and n.masked.endswith("3535")
+    assert n.region == "越南"
+
+
+def test_cells_do_not_load_the_geocoder() -> None:
+    """A cell parses every caller; phonenumbers' geocoder would cost it about 100 MB."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from hotline.phone import parse_caller; "
+        "parse_caller('13908712345'); parse_caller('010-12345678'); parse_caller('+84 24 3825 3535'); "
+        "print('phonenumbers.geocoder' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("raw", ["anonymous", "", None, "Unknown", "restricted"])
