@@ -693,6 +693,13 @@ class PjEngine:
         registry: dict[int, Any] = {"player": self._players, "rec": self._recorders, "tap": self._taps}[key[0]]
         obj = registry.pop(key[1], None)
         del obj  # the C++ destructor closes a recorder's file and removes the port from the bridge
+        if key[0] == "rec":
+            # The bridge removes the port (and the writer closes the file) on its next clock tick. When
+            # the legs are already gone pjsua may have closed the null sound device, so nothing ticks and
+            # the WAV stays unfinished: reopen it; pjsua closes it again once the bridge is idle.
+            devices = self._ep.audDevManager()
+            if not devices.sndIsActive():
+                devices.setNullDev()
 
 
 def _add_headers(op: Any, headers: dict[str, str]) -> None:

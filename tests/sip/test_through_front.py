@@ -50,6 +50,7 @@ async def test_caller_through_the_front_is_bridged_to_a_registered_agent(
     assert heard_by_agent >= 50, f"the agent heard the caller in only {heard_by_agent} frames"
     from_agent = rtp.pcmu_after(bridged_at + 0.3, bridged_at + 2.3)
     assert len(from_agent) > 8000, "the caller got under 1 s of audio from the agent"
+    assert ended["recording"], (cell.events, cell.stderr_path.read_text() if cell.stderr_path else "")
     rate, channels, (left, right) = wav_channels(Path(ended["recording"]))
     assert channels == 2
     right_tail = right[-2 * rate :]
