@@ -100,6 +100,34 @@ class Stack:
         ]
         return subprocess.run(cmd, cwd=self.tmp, capture_output=True, text=True, timeout=timeout)
 
+    def callers_in_background(self, calls: int, hold_ms: int) -> subprocess.Popen[bytes]:
+        """Callers who talk and stay `hold_ms` while the test does something else; kill() when done."""
+        media = free_udp_block(2 * calls + 4, 45000, 50000)
+        cmd = [
+            "sipp",
+            "-sf",
+            str(SCENARIOS / "uac_hold.xml"),
+            "-s",
+            "12348",
+            f"127.0.0.1:{self.sip_port}",
+            "-m",
+            str(calls),
+            "-l",
+            str(calls),
+            "-r",
+            "20",
+            "-d",
+            str(hold_ms),
+            "-p",
+            "0",
+            "-mp",
+            str(media),
+            "-nostdin",
+            "-timeout",
+            str(hold_ms // 1000 + 30),
+        ]
+        return subprocess.Popen(cmd, cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
 
 @pytest.fixture
 def stack(db: str, tmp_path: Path) -> Iterator[Stack]:

@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import os
 import signal
-import subprocess
 import time
 import wave
 from pathlib import Path
@@ -40,6 +39,13 @@ async def _rows(db: str, sql: str, *args: object) -> list[asyncpg.Record]:
         return await conn.fetch(sql, *args)
     finally:
         await conn.close()
+
+
+async def _wait_answered(db: str, count: int, limit: float = 20) -> None:
+    deadline = time.monotonic() + limit
+    while len(await _rows(db, "SELECT id FROM calls WHERE answered_at IS NOT NULL")) < count:
+        assert time.monotonic() < deadline, f"{count} call(s) were not answered"
+        await asyncio.sleep(0.2)
 
 
 async def _wait_ended(db: str, count: int, limit: float = 15) -> None:
@@ -130,39 +136,9 @@ async def test_call_to_another_number_is_refused_by_the_front(stack: Stack) -> N
 
 
 async def test_a_killed_cell_closes_its_calls_as_failed_restarts_and_others_keep_working(stack: Stack) -> None:
-    callers = subprocess.Popen(  # noqa: ASYNC220 (sipp runs beside the test; the loop has nothing else to do)
-        [
-            "sipp",
-            "-sf",
-            str(Path(__file__).parent / "scenarios" / "uac_hold.xml"),
-            "-s",
-            "12348",
-            f"127.0.0.1:{stack.sip_port}",
-            "-m",
-            "3",
-            "-l",
-            "3",
-            "-r",
-            "20",
-            "-d",
-            "25000",
-            "-p",
-            "0",
-            "-mp",
-            "46800",
-            "-nostdin",
-            "-timeout",
-            "60",
-        ],
-        cwd=stack.tmp,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    callers = stack.callers_in_background(3, hold_ms=25000)
     try:
-        deadline = time.monotonic() + 20
-        while len(await _rows(stack.db, "SELECT id FROM calls WHERE answered_at IS NOT NULL")) < 3:
-            assert time.monotonic() < deadline, "calls were not answered"
-            await asyncio.sleep(0.2)
+        await _wait_answered(stack.db, 3)
         by_cell = await _rows(stack.db, "SELECT cell, count(*) AS n FROM calls GROUP BY cell ORDER BY n DESC")
         victim = by_cell[0]["cell"]
         health = stack.health()
@@ -198,37 +174,9 @@ async def test_a_killed_cell_closes_its_calls_as_failed_restarts_and_others_keep
 async def test_reload_swaps_in_a_new_revision_and_keeps_the_old_one_on_a_broken_file(stack: Stack) -> None:
     flow = stack.flows / "yunnan_12348.yaml"
     original = flow.read_text(encoding="utf-8")
-    during = subprocess.Popen(  # noqa: ASYNC220 (a call in progress across the reload)
-        [
-            "sipp",
-            "-sf",
-            str(Path(__file__).parent / "scenarios" / "uac_hold.xml"),
-            "-s",
-            "12348",
-            f"127.0.0.1:{stack.sip_port}",
-            "-m",
-            "1",
-            "-l",
-            "1",
-            "-d",
-            "12000",
-            "-p",
-            "0",
-            "-mp",
-            "47600",
-            "-nostdin",
-            "-timeout",
-            "40",
-        ],
-        cwd=stack.tmp,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    during = stack.callers_in_background(1, hold_ms=12000)
     try:
-        deadline = time.monotonic() + 15
-        while not await _rows(stack.db, "SELECT id FROM calls WHERE answered_at IS NOT NULL"):
-            assert time.monotonic() < deadline, "the first call was not answered"
-            await asyncio.sleep(0.2)
+        await _wait_answered(stack.db, 1)
         flow.write_text(original.replace("revision: 1", "revision: 2", 1), encoding="utf-8")
         out = hotline(stack.db, "reload", **stack.env)
         assert out.returncode == 0, out.stderr
