@@ -52,6 +52,10 @@ async def run(settings: Settings, name: str, index: int) -> int:
         )
         flows.load(settings.flows.files)
         flows.get(settings.flows.service_flow)  # refuse to start without the flow that answers 12348
+        front = f"{settings.sip.listen_host}:{settings.sip.listen_port}"
+        queue_wait = QueueWait(pool, name, front=front)
+        await queue_wait.start()
+        stack.push_async_callback(queue_wait.stop)
         app = FlowApp(
             flows,
             settings.flows.service_flow,
@@ -59,8 +63,8 @@ async def run(settings: Settings, name: str, index: int) -> int:
             settings.ticket_prefix,
             settings.timezone,
             prompt_names(settings.prompts.sources),
-            QueueWait(pool),
-            settings.sip.listen_host,
+            queue_wait,
+            front,
         )
         handler = RecordedCalls(pool, keys, name, app, prompts=app.prompts)
         config = EngineConfig(

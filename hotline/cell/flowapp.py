@@ -34,6 +34,7 @@ from hotline.flow import (
     OpenTicket,
     Play,
     PlaybackDone,
+    QueueOutcome,
     RecordVoicemail,
     SaveSurvey,
     SetAttributes,
@@ -83,15 +84,40 @@ class FlowApp:
         try:
             while not state.ended:
                 event = await self._perform(actions, leg, session, state)
+                if event is None and state.phase == "connected":
+                    event = await self._conversation(leg, session)
                 if event is None:
                     break
                 state, actions = step(state, event)
         except CallEnded:
+            if session.agent is not None:
+                with contextlib.suppress(Exception):
+                    await session.agent.hangup()
+                await self.queue_wait.agent_done(session, by_caller=True)
             state, actions = step(state, CallerHungUp())
             await self._bookkeeping(actions, session, state)
         finally:
             await asyncio.shield(self._save(session, state))
         return record(state).outcome or "ivr_only"
+
+    async def _conversation(self, leg: CallLeg, session: Session) -> Event:
+        """Caller and agent are bridged: wait for either to hang up. The caller hanging up raises CallEnded."""
+        agent = session.agent
+        if agent is None:
+            return QueueOutcome("agent_done")
+        caller_gone = asyncio.ensure_future(leg.wait_ended())
+        agent_gone = asyncio.ensure_future(agent.wait_ended())
+        try:
+            await asyncio.wait({caller_gone, agent_gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (caller_gone, agent_gone):
+                task.cancel()
+            await asyncio.gather(caller_gone, agent_gone, return_exceptions=True)
+        if leg.ended:
+            raise CallEnded(leg.end.status_code if leg.end else 0, "caller hung up during the conversation")
+        await leg.unbridge()
+        await self.queue_wait.agent_done(session, by_caller=False)
+        return QueueOutcome("agent_done")
 
     async def _attributes(self, session: Session) -> dict[str, Any]:
         caller = session.caller

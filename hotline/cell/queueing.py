@@ -1,8 +1,11 @@
-"""Waiting in a queue, as the cell sees it: join, hold music, position announcements, exit keys, leave.
+"""Waiting in a queue, as the cell sees it: join, hold music, announcements, exit keys, offers, leave.
 
-Until the ACD dispatcher exists (it will offer the call to an agent and report `connected`), a caller
-leaves the queue when no member agent is logged in (`no_agents`), on an exit key, or at the queue's
-maximum wait (`timeout`). Every step is written to call_events in the spirit of Asterisk's queue_log.
+The caller is a row in `queue_entries`; the ACD dispatcher (hotline.acd.dispatcher) offers it to an agent
+and NOTIFYs 'acd_offer'. The cell then rings the agent's phone through the front, bridges on answer
+(`connected`), or puts the caller back in line (ring no answer, busy, phone not registered: that agent is
+paused with the reason). A caller also leaves when no member agent is logged in (`no_agents`), on an exit
+key, or at the queue's maximum wait (`timeout`). Every step is written to call_events in the spirit of
+Asterisk's queue_log, so queue metrics can be recomputed from it.
 """
 
 from __future__ import annotations
@@ -15,15 +18,35 @@ from typing import Any
 from db import calls
 from hotline.cell.records import Session
 from hotline.flow import Enqueue, QueueOutcome, say_number
-from hotline.sip.call import CallLeg
+from hotline.sip.call import CallLeg, DialError
 
 RECHECK_S = 5.0  # how often a waiting caller re-checks that someone is still logged in
 DEFAULT_MAX_WAIT_S = 600.0
 
 
 class QueueWait:
-    def __init__(self, pool: Any) -> None:
-        self.pool = pool
+    """One per cell. `start()` opens the LISTEN connection for offers; `wait()` runs one caller's stay."""
+
+    def __init__(self, pool: Any, cell: str, front: str) -> None:
+        self.pool, self.cell, self.front = pool, cell, front
+        self._offers: dict[int, asyncio.Event] = {}
+        self._listener: Any = None
+
+    async def start(self) -> None:
+        self._listener = await self.pool.acquire()
+        await self._listener.add_listener("acd_offer", self._offer_notified)
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.remove_listener("acd_offer", self._offer_notified)
+            await self.pool.release(self._listener)
+            self._listener = None
+
+    def _offer_notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        event = self._offers.get(int(payload))
+        if event is not None:
+            event.set()
 
     async def queue_id(self, session: Session, name: str) -> int | None:
         async with self.pool.acquire() as conn:
@@ -49,6 +72,24 @@ class QueueWait:
             )
         return ahead + 1
 
+    async def _keys_or_offer(self, leg: CallLeg, exit_keys: str, offered: asyncio.Event, limit: float) -> str:
+        """Wait up to `limit` s for an exit key or an offer; the key typed, or "" (offer, time up)."""
+        tasks: set[asyncio.Task[Any]] = {asyncio.ensure_future(offered.wait())}
+        keys = asyncio.ensure_future(leg.collect_digits(1, limit, 0.05, "")) if exit_keys else None
+        if keys is not None:
+            tasks.add(keys)
+        try:
+            await asyncio.wait(tasks, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if keys is not None and keys.done() and not keys.cancelled() and keys.exception() is None:
+            return str(keys.result())
+        if keys is not None and keys.done() and not keys.cancelled() and keys.exception() is not None:
+            raise keys.exception()  # type: ignore[misc]
+        return ""
+
     async def _expected_wait(self, queue_id: int) -> float | None:
         """Mean wait of the callers this queue connected in the last hour; None when there is no such call."""
         async with self.pool.acquire() as conn:
@@ -72,24 +113,138 @@ class QueueWait:
             await conn.execute("UPDATE calls SET queue_id = $2 WHERE id = $1", session.call_id, queue_id)
         leg.flush_digits()  # keys typed before the caller joined are not exit keys
         entered = time.monotonic()
+        session.queue_id = queue_id
         await self._event(session, "ENTERQUEUE", queue_id, priority=priority, skills=list(action.skills))
+        if await self._staffed(queue_id) == 0:
+            await self._event(session, "EXITEMPTY", queue_id, waited=0.0)
+            return QueueOutcome("no_agents")
+        async with self.pool.acquire() as conn:
+            entry_id: int = await conn.fetchval(
+                """INSERT INTO queue_entries (call_id, queue_id, cell, priority, skills) VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (call_id) DO UPDATE SET queue_id = EXCLUDED.queue_id, state = 'waiting',
+                       priority = EXCLUDED.priority, skills = EXCLUDED.skills, agent_id = NULL, offered_at = NULL,
+                       entered_at = now()
+                   RETURNING id""",
+                session.call_id,
+                queue_id,
+                self.cell,
+                priority,
+                list(action.skills),
+            )
+        offered = self._offers[entry_id] = asyncio.Event()
         try:
-            outcome = await self._hold(leg, session, action, queue_id, entered)
+            outcome = await self._hold(leg, session, action, queue_id, entered, entry_id, offered)
         except BaseException:
             waited = round(time.monotonic() - entered, 1)
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._event(session, "ABANDON", queue_id, waited=waited))
+                await asyncio.shield(self._leave(session, entry_id, queue_id, "ABANDON", waited=waited))
             raise
-        waited = round(time.monotonic() - entered, 1)
-        name = {"no_agents": "EXITEMPTY", "timeout": "EXITWITHTIMEOUT", "exit_key": "EXITWITHKEY"}[outcome.kind]
-        await self._event(session, name, queue_id, waited=waited, key=outcome.digit)
+        finally:
+            self._offers.pop(entry_id, None)
+        if outcome.kind != "connected":
+            waited = round(time.monotonic() - entered, 1)
+            name = {"no_agents": "EXITEMPTY", "timeout": "EXITWITHTIMEOUT", "exit_key": "EXITWITHKEY"}[outcome.kind]
+            await self._leave(session, entry_id, queue_id, name, waited=waited, key=outcome.digit)
         return outcome
 
+    async def _leave(self, session: Session, entry_id: int, queue_id: int, event: str, **data: Any) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "UPDATE queue_entries SET state = 'left' WHERE id = $1 AND state <> 'connected' "
+                "RETURNING (SELECT agent_id FROM queue_entries WHERE id = $1 AND state = 'offered') AS agent_id",
+                entry_id,
+            )
+            if row is not None and row["agent_id"] is not None:
+                await _set_agent(conn, row["agent_id"], "reserved", "available", "caller left", session)
+            await calls.add_event(conn, session.call_id, event, queue_id=queue_id, data=data)
+
+    async def _offer(
+        self, leg: CallLeg, session: Session, entry_id: int, queue_id: int, entered: float
+    ) -> QueueOutcome | None:
+        """Ring the offered agent; bridge on answer. None: the caller is back in line."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """SELECT e.agent_id, a.username, q.ring_timeout_seconds FROM queue_entries e
+                   JOIN agents a ON a.id = e.agent_id JOIN queues q ON q.id = e.queue_id
+                   WHERE e.id = $1 AND e.state = 'offered'""",
+                entry_id,
+            )
+        if row is None:
+            return None
+        agent_id, username = row["agent_id"], row["username"]
+        started = time.monotonic()
+        try:
+            agent_leg = await leg.dial_agent(f"sip:{username}@{self.front}", timeout=row["ring_timeout_seconds"])
+        except DialError as exc:
+            await self._ring_failed(session, entry_id, queue_id, agent_id, exc, time.monotonic() - started)
+            return None
+        await leg.stop_music()
+        await leg.bridge(agent_leg)
+        session.agent, session.agent_id, session.on_hangup = agent_leg, agent_id, "answered"
+        waited = round(time.monotonic() - entered, 1)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("UPDATE queue_entries SET state = 'connected' WHERE id = $1", entry_id)
+            await conn.execute("UPDATE calls SET agent_id = $2 WHERE id = $1", session.call_id, agent_id)
+            await _set_agent(conn, agent_id, "reserved", "on_call", None, session)
+            await calls.add_event(
+                conn,
+                session.call_id,
+                "CONNECT",
+                queue_id=queue_id,
+                agent_id=agent_id,
+                data={"waited": waited, "ring": round(time.monotonic() - started, 1)},
+            )
+        return QueueOutcome("connected")
+
+    async def _ring_failed(
+        self, session: Session, entry_id: int, queue_id: int, agent_id: int, exc: DialError, rang: float
+    ) -> None:
+        unreachable = exc.kind in ("not_found", "unavailable")
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE queue_entries SET state = 'waiting', agent_id = NULL, offered_at = NULL "
+                "WHERE id = $1 AND state = 'offered'",
+                entry_id,
+            )
+            if unreachable:  # the phone is not registered: do not offer this agent calls until fixed
+                reason = f"phone unreachable ({exc.status_code or exc.kind})"
+                await _set_agent(conn, agent_id, "reserved", "paused", reason, session)
+            else:
+                await _set_agent(conn, agent_id, "reserved", "available", f"no answer ({exc.kind})", session)
+            await calls.add_event(
+                conn,
+                session.call_id,
+                "RINGNOANSWER",
+                queue_id=queue_id,
+                agent_id=agent_id,
+                data={"ring": round(rang, 1), "reason": exc.kind, "status": exc.status_code},
+            )
+
+    async def agent_done(self, session: Session, by_caller: bool) -> None:
+        """The conversation ended: log who hung up and put the agent in wrap-up."""
+        if session.agent_id is None:
+            return
+        agent_id, session.agent_id, session.agent = session.agent_id, None, None
+        async with self.pool.acquire() as conn, conn.transaction():
+            await _set_agent(conn, agent_id, "on_call", "wrap_up", None, session)
+            await calls.add_event(
+                conn,
+                session.call_id,
+                "COMPLETECALLER" if by_caller else "COMPLETEAGENT",
+                queue_id=session.queue_id,
+                agent_id=agent_id,
+            )
+
     async def _hold(
-        self, leg: CallLeg, session: Session, action: Enqueue, queue_id: int, entered: float
+        self,
+        leg: CallLeg,
+        session: Session,
+        action: Enqueue,
+        queue_id: int,
+        entered: float,
+        entry_id: int,
+        offered: asyncio.Event,
     ) -> QueueOutcome:
-        if await self._staffed(queue_id) == 0:
-            return QueueOutcome("no_agents")
         max_wait = action.max_wait or DEFAULT_MAX_WAIT_S
         announce = action.announce
         next_announce = entered + (announce.every if announce else max_wait)
@@ -105,13 +260,16 @@ class QueueWait:
                 await leg.start_music(hold)
                 music = True
             until = min(next_announce, next_check, entered + max_wait)
-            digits = await leg.collect_digits(1, max(until - now, 0.05), 0.05, "") if action.exit_keys else ""
-            if not action.exit_keys:
-                await asyncio.sleep(max(until - now, 0.05))
+            digits = await self._keys_or_offer(leg, action.exit_keys, offered, max(until - now, 0.05))
             if digits and digits in action.exit_keys:
                 await leg.stop_music()
                 return QueueOutcome("exit_key", digits)
             now = time.monotonic()
+            if offered.is_set() or now >= next_check:
+                offered.clear()
+                outcome = await self._offer(leg, session, entry_id, queue_id, entered)
+                if outcome is not None:
+                    return outcome
             if now >= next_check:
                 next_check = now + RECHECK_S
                 if await self._staffed(queue_id) == 0:
@@ -135,3 +293,26 @@ class QueueWait:
                 if digit is not None:
                     leg.consume_digit(digit)
                     return QueueOutcome("exit_key", digit)
+
+
+async def _set_agent(conn: Any, agent_id: int, expected: str, state: str, reason: str | None, session: Session) -> None:
+    """System-caused agent state change, only from the state we expect (a supervisor may have moved it)."""
+    changed = await conn.fetchval(
+        """UPDATE agents SET state = $3, state_reason = $4, state_changed_at = now()
+           WHERE id = $1 AND state = $2 RETURNING true""",
+        agent_id,
+        expected,
+        state,
+        reason,
+    )
+    if changed:
+        await conn.execute(
+            """INSERT INTO agent_state_log (agent_id, from_state, to_state, reason, cause, actor, call_id)
+               VALUES ($1, $2, $3, $4, 'system', $5, $6)""",
+            agent_id,
+            expected,
+            state,
+            reason,
+            "cell",
+            session.call_id,
+        )

@@ -33,6 +33,9 @@ class Session:
     pool: Any = None
     answered: bool = False
     on_hangup: str = "ivr_only"  # the outcome if the caller hangs up now; the app moves it along
+    agent: Any = None  # the bridged agent's CallLeg, while connected
+    agent_id: int | None = None
+    queue_id: int | None = None
 
     async def event(self, name: str, **data: Any) -> None:
         async with self.pool.acquire() as conn:

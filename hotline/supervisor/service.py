@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from db import migrate
 from db.pool import create_pool
+from hotline.acd.dispatcher import Dispatcher
 from hotline.config import Settings
 from hotline.errors import HotlineError
 from hotline.privacy import load_keys
@@ -129,6 +131,22 @@ async def run(
         stack.callback(pid_file.unlink, missing_ok=True)
         if engine:
             cells, front = await _start_engine(stack, settings, pool, config_args)
+
+            dispatcher = Dispatcher(pool, f"{socket.gethostname()}-{os.getpid()}")
+            dispatcher_stop = asyncio.Event()
+            dispatcher_task = asyncio.create_task(dispatcher.run(dispatcher_stop), name="acd-dispatcher")
+
+            async def stop_dispatcher() -> None:
+                dispatcher_stop.set()
+                await dispatcher_task
+
+            stack.push_async_callback(stop_dispatcher)
+            runner.app[HEALTH_SOURCES]["dispatcher"] = lambda: {
+                "ok": not dispatcher_task.done(),
+                "leading": dispatcher.leading,
+                "term": dispatcher.term,
+                "offers": dispatcher.stats.offers,
+            }
 
             def reload() -> None:
                 log.info("SIGHUP: cells reload their flows")
