@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from tests.front.sipp import register_scenario
 from tests.integration.cli import ROOT, env_for, hotline
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -99,6 +100,26 @@ class Stack:
             *extra,
         ]
         return subprocess.run(cmd, cwd=self.tmp, capture_output=True, text=True, timeout=timeout)
+
+    def sipp_register(self, user: str, password: str, phone_port: int) -> subprocess.CompletedProcess[str]:
+        """Register an agent's phone (its Contact: 127.0.0.1:phone_port) with digest auth through the front."""
+        scenario = self.tmp / f"register-{user}.xml"
+        scenario.write_text(register_scenario(user, password, f"127.0.0.1:{phone_port}", 200))
+        cmd = [
+            "sipp",
+            "-sf",
+            str(scenario),
+            f"127.0.0.1:{self.sip_port}",
+            "-m",
+            "1",
+            "-p",
+            "0",
+            "-nostdin",
+            "-timeout",
+            "15",
+            "-timeout_error",
+        ]
+        return subprocess.run(cmd, cwd=self.tmp, capture_output=True, text=True, timeout=30)
 
     def callers_in_background(self, calls: int, hold_ms: int) -> subprocess.Popen[bytes]:
         """Callers who talk and stay `hold_ms` while the test does something else; kill() when done."""

@@ -7,6 +7,8 @@ import asyncio
 import datetime as dt
 import os
 import signal
+import subprocess
+import sys
 import time
 import wave
 from pathlib import Path
@@ -15,22 +17,24 @@ import asyncpg
 import pytest
 
 from hotline.flow import evaluate, load_schedule
-from tests.e2e.conftest import Stack
-from tests.integration.cli import ROOT, hotline
+from tests.e2e.conftest import SCENARIOS, Stack, free_udp_block
+from tests.integration.cli import ROOT, env_for, hotline
 
 pytestmark = pytest.mark.sip
 
 
 def _channel_rms(path: Path) -> tuple[float, float]:
+    """RMS of the loudest second of each channel (left: caller, right: agent)."""
     with wave.open(str(path), "rb") as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 8000)
         samples = array.array("h", w.readframes(w.getnframes()))
     left, right = samples[0::2], samples[1::2]
 
-    def rms(xs: array.array[int]) -> float:
-        return (sum(x * x for x in xs) / max(len(xs), 1)) ** 0.5
+    def loudest(xs: array.array[int]) -> float:
+        windows = (xs[i : i + 8000] for i in range(0, max(len(xs) - 7999, 1), 4000))
+        return max((sum(x * x for x in win) / max(len(win), 1)) ** 0.5 for win in windows)
 
-    return rms(left), rms(right)
+    return loudest(left), loudest(right)
 
 
 async def _rows(db: str, sql: str, *args: object) -> list[asyncpg.Record]:
@@ -204,3 +208,101 @@ async def test_reload_swaps_in_a_new_revision_and_keeps_the_old_one_on_a_broken_
     await _wait_ended(stack.db, 3)
     revisions = await _rows(stack.db, "SELECT flow_revision FROM calls ORDER BY started_at")
     assert [r["flow_revision"] for r in revisions] == [1, 2, 2]
+
+
+async def test_queued_caller_is_bridged_to_a_registered_agent_and_the_event_log_tells_the_story(
+    stack: Stack,
+) -> None:
+    password = "agent-password-1"
+    added = subprocess.run(  # noqa: ASYNC221 (a short CLI call before the calls start)
+        [sys.executable, "-m", "hotline", "agent", "add", "lawyer01", "--name", "张律师", "--role", "lawyer"],
+        input=password + "\n",
+        cwd=ROOT,
+        env=env_for(stack.db, **stack.env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert added.returncode == 0, added.stderr
+    conn = await asyncpg.connect(stack.db)
+    try:
+        await conn.execute(
+            "INSERT INTO queue_members (queue_id, agent_id) SELECT q.id, a.id FROM queues q, agents a "
+            "WHERE q.name IN ('legal_aid', 'duty_lawyer') AND a.username = 'lawyer01'"
+        )
+        await conn.execute("UPDATE queues SET wrapup_seconds = 1")
+    finally:
+        await conn.close()
+    assert hotline(stack.db, "agent", "login", "lawyer01", **stack.env).returncode == 0
+    poor = stack.tmp / "poor.csv"
+    poor.write_text("电话\n13908712345\n", encoding="utf-8")
+    assert hotline(stack.db, "registry", "import", str(poor), "--kind", "低保", **stack.env).returncode == 0
+
+    phone_port = free_udp_block(1, 41000, 45000)
+    phone = subprocess.Popen(  # noqa: ASYNC220 (the agent's phone runs beside the test)
+        [
+            "sipp",
+            "-sf",
+            str(SCENARIOS / "agent_phone.xml"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(phone_port),
+            "-mp",
+            str(free_udp_block(4, 45000, 50000)),
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "110",
+            "-trace_err",
+        ],
+        cwd=stack.tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        registered = stack.sipp_register("lawyer01", password, phone_port)
+        assert registered.returncode == 0, registered.stdout[-1500:]
+        done = stack.sipp("uac_menu.xml", 1, "-d", "50000", timeout=120)
+        assert done.returncode == 0, done.stdout[-2000:]
+        assert phone.wait(timeout=20) == 0, "the agent's phone did not get a complete call: " + "".join(
+            p.read_text(errors="replace")[-1500:] for p in stack.tmp.glob("agent_phone_*errors.log")
+        )
+    finally:
+        if phone.poll() is None:
+            phone.kill()
+            phone.wait()
+    await _wait_ended(stack.db, 1)
+    (call,) = await _rows(
+        stack.db, "SELECT c.id, c.outcome, a.username FROM calls c LEFT JOIN agents a ON a.id = c.agent_id"
+    )
+    assert (call["outcome"], call["username"]) == ("answered", "lawyer01")
+    events = [
+        r["event"]
+        for r in await _rows(stack.db, "SELECT event FROM call_events WHERE call_id = $1 ORDER BY id", call["id"])
+    ]
+    story = [
+        e
+        for e in events
+        if e in ("INCOMING", "ANSWER", "ENTERQUEUE", "CONNECT", "COMPLETECALLER", "RECORDING", "HANGUP")
+    ]
+    assert story == ["INCOMING", "ANSWER", "ENTERQUEUE", "CONNECT", "COMPLETECALLER", "RECORDING", "HANGUP"], events
+    (rec,) = await _rows(stack.db, "SELECT path FROM recordings WHERE call_id = $1", call["id"])
+    left, right = _channel_rms(Path(rec["path"]))
+    assert left > 50 and right > 50, "both the caller and the agent must be on the recording"
+    deadline = time.monotonic() + 20
+    while True:
+        states = [
+            r["to_state"]
+            for r in await _rows(
+                stack.db,
+                "SELECT to_state FROM agent_state_log l JOIN agents a ON a.id = l.agent_id "
+                "WHERE a.username = 'lawyer01' ORDER BY l.id",
+            )
+        ]
+        if states[-1:] == ["available"] and "wrap_up" in states:
+            break
+        assert time.monotonic() < deadline, f"the agent did not go through wrap-up back to available: {states}"
+        await asyncio.sleep(0.5)
+    assert states == ["available", "reserved", "on_call", "wrap_up", "available"]
