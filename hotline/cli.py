@@ -98,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
         "reason is logged. Run `hotline check-flows` first to see problems.",
     )
     sub.add_parser(
+        "transcribe",
+        help="run the transcription service (Vosk websocket, post-call backlog) from the transcribe settings",
+        description="Serves ws://HOST:PORT/asr (vosk-server style: a JSON config message, then 16-bit PCM frames; "
+        "partial and final results back), stores final segments, and transcribes the post-call backlog from the "
+        "recordings. A missing model path is a start-up error naming it.",
+    )
+    sub.add_parser(
         "tag",
         help='tag caller statements: JSON lines {"text": ...} in, legal area / service / flags out',
         description='Reads JSON lines {"text": "..."} on stdin and writes one JSON line per input, in order: '
@@ -161,6 +168,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check_flows_main(argv[argv.index("check-flows") + 1 :])
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "transcribe":
+        from hotline.transcribe.__main__ import main as transcribe_main
+
+        try:
+            t = load_settings(args.config, overrides=_parse_set(args.set)).transcribe
+        except HotlineError as exc:
+            print(f"hotline: error: {exc}", file=sys.stderr)
+            return 2
+        forwarded = ["--config", str(args.config)] if args.config else []
+        return transcribe_main(
+            [
+                *forwarded,
+                "--model-path",
+                str(t.model_path),
+                "--live-streams",
+                str(t.live_streams),
+                "--workers",
+                str(t.workers),
+                "--host",
+                t.host,
+                "--port",
+                str(t.port),
+                "--backlog-interval",
+                str(t.backlog_interval),
+            ]
+        )
     if args.command == "tag":  # no database, no event loop: a filter over stdin
         from hotline.tag import tag_main
 

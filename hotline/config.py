@@ -78,6 +78,15 @@ class FlowSettings(_Section):
         return sorted(self.dir.glob("*.yaml"))
 
 
+class TranscribeSettings(_Section):
+    model_path: Path = Path("var/models/vosk-model-small-cn-0.22")
+    live_streams: int = Field(default=2, ge=0)
+    workers: int = Field(default=1, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(default=2700, ge=0, le=65535)
+    backlog_interval: float = Field(default=10.0, gt=0)
+
+
 class Settings(_Section):
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
@@ -89,6 +98,7 @@ class Settings(_Section):
     sip: SipSettings = SipSettings()
     prompts: PromptSettings = PromptSettings()
     flows: FlowSettings = FlowSettings()
+    transcribe: TranscribeSettings = TranscribeSettings()
 
 
 def _env_names() -> dict[str, tuple[str, ...]]:

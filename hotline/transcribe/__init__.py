@@ -1,0 +1,1 @@
+"""Speech to text with Vosk: live streams per call leg over a websocket, and a post-call backlog."""

@@ -1,0 +1,227 @@
+"""The transcription service: live streams under a limit, segments from Vosk results, storage of segments."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from prometheus_client import Gauge
+
+from hotline.errors import HotlineError
+from hotline.transcribe.events import EventBus, Final, Partial
+from hotline.transcribe.models import ModelPool
+
+CHANNELS = ("caller", "agent")
+MIN_RATE, MAX_RATE = 8000, 48000
+
+LIVE_STREAMS = Gauge("hotline_transcribe_live_streams", "Live transcription streams open now")
+
+
+class CapacityExceeded(HotlineError):
+    pass
+
+
+class BadStreamConfig(HotlineError):
+    pass
+
+
+@dataclass(frozen=True)
+class Word:
+    word: str
+    start_ms: int
+    end_ms: int
+    conf: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    channel: str
+    start_ms: int
+    end_ms: int
+    text: str
+    confidence: float
+    words: list[Word]
+
+    def words_json(self) -> str:
+        return json.dumps(
+            [{"word": w.word, "start_ms": w.start_ms, "end_ms": w.end_ms, "conf": w.conf} for w in self.words],
+            ensure_ascii=False,
+        )
+
+
+def segment_from_result(channel: str, result: dict[str, Any], offset_ms: int = 0) -> Segment | None:
+    """A Vosk final result as a segment; None when it holds no words."""
+    raw = result.get("result") or []
+    words = [
+        Word(
+            str(w["word"]),
+            offset_ms + round(float(w["start"]) * 1000),
+            offset_ms + round(float(w["end"]) * 1000),
+            min(1.0, max(0.0, float(w.get("conf", 1.0)))),
+        )
+        for w in raw
+    ]
+    if not words:
+        return None
+    text = str(result.get("text") or " ".join(w.word for w in words))
+    return Segment(
+        channel=channel,
+        start_ms=words[0].start_ms,
+        end_ms=max(words[-1].end_ms, words[0].start_ms),
+        text=text,
+        confidence=sum(w.conf for w in words) / len(words),
+        words=words,
+    )
+
+
+async def store_segment(conn: Any, call_id: UUID, seg: Segment, source: str, recording_id: int | None = None) -> None:
+    await conn.execute(
+        "INSERT INTO transcripts (call_id, recording_id, channel, start_ms, end_ms, text, confidence, words, source)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)",
+        call_id,
+        recording_id,
+        seg.channel,
+        seg.start_ms,
+        seg.end_ms,
+        seg.text,
+        seg.confidence,
+        seg.words_json(),
+        source,
+    )
+
+
+async def mark_live_failed(conn: Any, call_id: UUID, reason: str) -> None:
+    """Send the call's recording to the post-call backlog."""
+    await conn.execute(
+        "INSERT INTO transcription_state (call_id, live_failed, live_failed_at) VALUES ($1, $2, now())"
+        " ON CONFLICT (call_id) DO UPDATE SET live_failed = EXCLUDED.live_failed,"
+        " live_failed_at = EXCLUDED.live_failed_at, batch_done_at = NULL",
+        call_id,
+        reason[:500],
+    )
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    sample_rate: int
+    call_id: UUID | None
+    channel: str
+
+    @classmethod
+    def parse(cls, message: Any) -> StreamConfig:
+        """Validate the first client message, ``{"config": {"sample_rate": 8000, "call_id": ..., "channel": ...}}``."""
+        if not isinstance(message, dict) or not isinstance(message.get("config"), dict):
+            raise BadStreamConfig(
+                'the first message must be JSON {"config": {"sample_rate": 8000, "call_id": "<uuid>", '
+                f'"channel": "caller"}}, got {str(message)[:200]!r}'
+            )
+        cfg: dict[str, Any] = message["config"]
+        rate = cfg.get("sample_rate")
+        if isinstance(rate, float) and rate.is_integer():
+            rate = int(rate)
+        if not isinstance(rate, int) or isinstance(rate, bool) or not MIN_RATE <= rate <= MAX_RATE:
+            raise BadStreamConfig(
+                f"config.sample_rate {rate!r} is not supported: expected an integer from {MIN_RATE} to {MAX_RATE}"
+            )
+        raw_call = cfg.get("call_id")
+        call_id: UUID | None = None
+        if raw_call is not None:
+            try:
+                call_id = UUID(str(raw_call))
+            except ValueError:
+                raise BadStreamConfig(f"config.call_id {raw_call!r} is not a UUID") from None
+        channel = cfg.get("channel", "caller")
+        if channel not in CHANNELS:
+            raise BadStreamConfig(f"config.channel {channel!r} is not one of {', '.join(CHANNELS)}")
+        return cls(rate, call_id, str(channel))
+
+
+@dataclass
+class Transcriber:
+    """Live streams over the model pool, at most ``live_limit`` at once; owned by one event loop."""
+
+    models: ModelPool
+    live_limit: int
+    pool: Any = None  # asyncpg pool; None runs without storage
+    events: EventBus = field(default_factory=EventBus)
+    live: int = 0
+
+    async def open_stream(self, cfg: StreamConfig) -> LiveStream:
+        if self.live >= self.live_limit:
+            reason = f"live transcription is at capacity ({self.live_limit} streams)"
+            if cfg.call_id is not None and self.pool is not None:
+                await mark_live_failed(self.pool, cfg.call_id, "refused: " + reason)
+            raise CapacityExceeded(reason + "; the call will be transcribed from its recording after hang-up")
+        if cfg.call_id is not None and self.pool is not None:
+            if await self.pool.fetchval("SELECT 1 FROM calls WHERE id = $1", cfg.call_id) is None:
+                raise BadStreamConfig(f"config.call_id {cfg.call_id} is not a known call")
+        self.live += 1
+        LIVE_STREAMS.inc()
+        stream = LiveStream(self, cfg, uuid.uuid4().hex)
+        try:
+            await self.models.open(stream.id, cfg.sample_rate)
+        except BaseException:
+            self._closed()
+            raise
+        return stream
+
+    def _closed(self) -> None:
+        self.live -= 1
+        LIVE_STREAMS.dec()
+
+
+@dataclass
+class LiveStream:
+    """One call leg; feed PCM, get Vosk results back; segments are stored and events published on the way."""
+
+    owner: Transcriber
+    cfg: StreamConfig
+    id: str
+    closed: bool = False
+    _odd: bytes = b""
+
+    async def feed(self, pcm: bytes) -> list[dict[str, Any]]:
+        pcm = self._odd + pcm
+        cut = len(pcm) - len(pcm) % 2
+        pcm, self._odd = pcm[:cut], pcm[cut:]
+        results = await self.owner.models.feed(self.id, pcm)
+        for r in results:
+            await self._handle(r)
+        return results
+
+    async def finish(self) -> dict[str, Any]:
+        self.closed = True
+        try:
+            result = await self.owner.models.close(self.id)
+        finally:
+            self.owner._closed()
+        await self._handle(result)
+        return result
+
+    async def fail(self, reason: str) -> None:
+        """Abandon the stream; its call goes to the backlog."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await self.owner.models.drop(self.id)
+        finally:
+            self.owner._closed()
+        if self.cfg.call_id is not None and self.owner.pool is not None:
+            await mark_live_failed(self.owner.pool, self.cfg.call_id, f"{self.cfg.channel} stream failed: {reason}")
+
+    async def _handle(self, result: dict[str, Any]) -> None:
+        bus = self.owner.events
+        if "partial" in result:
+            if result["partial"]:
+                bus.publish(Partial(self.cfg.call_id, self.cfg.channel, self.id, str(result["partial"])))
+            return
+        seg = segment_from_result(self.cfg.channel, result)
+        if seg is None:
+            return
+        bus.publish(Final(self.cfg.call_id, seg.channel, self.id, seg.start_ms, seg.end_ms, seg.text))
+        if self.cfg.call_id is not None and self.owner.pool is not None:
+            await store_segment(self.owner.pool, self.cfg.call_id, seg, "live")

@@ -1,0 +1,41 @@
+"""Model paths are checked at start-up, and the resampler keeps its phase across chunks."""
+
+from __future__ import annotations
+
+from array import array
+from pathlib import Path
+
+import pytest
+
+from hotline.transcribe.audio import Resampler
+from hotline.transcribe.models import ModelError, ModelPool, check_model_path
+from tests.transcribe.conftest import korean_model_path
+
+
+def test_missing_model_path_is_a_startup_error_naming_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "vosk-model-small-cn-0.22"
+    with pytest.raises(ModelError, match=str(missing)):
+        ModelPool(missing, workers=1)
+
+
+def test_directory_that_is_not_a_model_is_a_startup_error_naming_the_path(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=rf"{tmp_path}.*am/final\.mdl"):
+        check_model_path(tmp_path)
+
+
+def test_korean_model_wants_16_khz() -> None:
+    assert check_model_path(korean_model_path()) == 16000
+
+
+def test_upsampling_8k_to_16k_doubles_the_samples_whatever_the_chunking() -> None:
+    src = array("h", [(i * 37) % 2000 - 1000 for i in range(8000)]).tobytes()
+    whole = Resampler(8000, 16000).feed(src)
+    rs = Resampler(8000, 16000)
+    pieces = b"".join(rs.feed(src[i : i + 322]) for i in range(0, len(src), 322))
+    assert pieces == whole
+    out = array("h")
+    out.frombytes(whole)
+    assert abs(len(out) - 16000) <= 2
+    ins = array("h")
+    ins.frombytes(src)
+    assert out[0::2][:100] == ins[:100]  # original samples kept, midpoints interpolated
