@@ -21,6 +21,7 @@ from hotline.flow import Enqueue, QueueOutcome, say_number
 from hotline.sip.call import CallLeg, DialError
 
 RECHECK_S = 5.0  # how often a waiting caller re-checks that someone is still logged in
+MAX_UNANSWERED = 3  # offers an agent may leave unanswered in a row before being paused
 DEFAULT_MAX_WAIT_S = 600.0
 
 
@@ -206,8 +207,17 @@ class QueueWait:
                 "WHERE id = $1 AND state = 'offered'",
                 entry_id,
             )
+            missed = await conn.fetchval(
+                """SELECT count(*) FROM call_events WHERE agent_id = $1 AND event = 'RINGNOANSWER'
+                   AND at > coalesce((SELECT max(at) FROM call_events WHERE agent_id = $1 AND event = 'CONNECT'),
+                                     '-infinity')""",
+                agent_id,
+            )
             if unreachable:  # the phone is not registered: do not offer this agent calls until fixed
                 reason = f"phone unreachable ({exc.status_code or exc.kind})"
+                await _set_agent(conn, agent_id, "reserved", "paused", reason, session)
+            elif missed + 1 >= MAX_UNANSWERED:
+                reason = f"{missed + 1} offers unanswered in a row"
                 await _set_agent(conn, agent_id, "reserved", "paused", reason, session)
             else:
                 await _set_agent(conn, agent_id, "reserved", "available", f"no answer ({exc.kind})", session)

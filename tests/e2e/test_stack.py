@@ -210,12 +210,10 @@ async def test_reload_swaps_in_a_new_revision_and_keeps_the_old_one_on_a_broken_
     assert [r["flow_revision"] for r in revisions] == [1, 2, 2]
 
 
-async def test_queued_caller_is_bridged_to_a_registered_agent_and_the_event_log_tells_the_story(
-    stack: Stack,
-) -> None:
-    password = "agent-password-1"
+async def _agent(stack: Stack, username: str, password: str) -> None:
+    """An agent in the legal-aid and on-duty queues, logged in (its phone is registered separately)."""
     added = subprocess.run(  # noqa: ASYNC221 (a short CLI call before the calls start)
-        [sys.executable, "-m", "hotline", "agent", "add", "lawyer01", "--name", "张律师", "--role", "lawyer"],
+        [sys.executable, "-m", "hotline", "agent", "add", username, "--name", "律师", "--role", "lawyer"],
         input=password + "\n",
         cwd=ROOT,
         env=env_for(stack.db, **stack.env),
@@ -228,51 +226,69 @@ async def test_queued_caller_is_bridged_to_a_registered_agent_and_the_event_log_
     try:
         await conn.execute(
             "INSERT INTO queue_members (queue_id, agent_id) SELECT q.id, a.id FROM queues q, agents a "
-            "WHERE q.name IN ('legal_aid', 'duty_lawyer') AND a.username = 'lawyer01'"
+            "WHERE q.name IN ('legal_aid', 'duty_lawyer') AND a.username = $1",
+            username,
         )
-        await conn.execute("UPDATE queues SET wrapup_seconds = 1")
     finally:
         await conn.close()
-    assert hotline(stack.db, "agent", "login", "lawyer01", **stack.env).returncode == 0
+    assert hotline(stack.db, "agent", "login", username, **stack.env).returncode == 0
+
+
+def _phone(stack: Stack, scenario: str, username: str, password: str) -> subprocess.Popen[bytes]:
+    """A sipp agent phone for one call, registered as `username` through the front."""
+    port = free_udp_block(1, 41000, 45000)
+    phone = subprocess.Popen(
+        ["sipp", "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", str(port),
+         "-mp", str(free_udp_block(4, 45000, 50000)), "-m", "1", "-nostdin", "-timeout", "110", "-trace_err"],
+        cwd=stack.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    registered = stack.sipp_register(username, password, port)
+    assert registered.returncode == 0, registered.stdout[-1500:]
+    return phone
+
+
+async def _registered_poor_caller(stack: Stack) -> None:
+    conn = await asyncpg.connect(stack.db)
+    try:
+        await conn.execute("UPDATE queues SET wrapup_seconds = 1, ring_timeout_seconds = 4")
+    finally:
+        await conn.close()
     poor = stack.tmp / "poor.csv"
     poor.write_text("电话\n13908712345\n", encoding="utf-8")
     assert hotline(stack.db, "registry", "import", str(poor), "--kind", "低保", **stack.env).returncode == 0
 
-    phone_port = free_udp_block(1, 41000, 45000)
-    phone = subprocess.Popen(  # noqa: ASYNC220 (the agent's phone runs beside the test)
-        [
-            "sipp",
-            "-sf",
-            str(SCENARIOS / "agent_phone.xml"),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(phone_port),
-            "-mp",
-            str(free_udp_block(4, 45000, 50000)),
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "110",
-            "-trace_err",
-        ],
-        cwd=stack.tmp,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+
+def _phone_done(stack: Stack, phone: subprocess.Popen[bytes]) -> None:
     try:
-        registered = stack.sipp_register("lawyer01", password, phone_port)
-        assert registered.returncode == 0, registered.stdout[-1500:]
-        done = stack.sipp("uac_menu.xml", 1, "-d", "50000", timeout=120)
-        assert done.returncode == 0, done.stdout[-2000:]
-        assert phone.wait(timeout=20) == 0, "the agent's phone did not get a complete call: " + "".join(
-            p.read_text(errors="replace")[-1500:] for p in stack.tmp.glob("agent_phone_*errors.log")
+        assert phone.wait(timeout=20) == 0, "an agent phone did not see its call through: " + "".join(
+            p.read_text(errors="replace")[-1500:] for p in stack.tmp.glob("agent_*errors.log")
         )
     finally:
         if phone.poll() is None:
             phone.kill()
             phone.wait()
+
+
+async def _agent_states(stack: Stack, username: str) -> list[str]:
+    rows = await _rows(
+        stack.db,
+        "SELECT to_state FROM agent_state_log l JOIN agents a ON a.id = l.agent_id WHERE a.username = $1 ORDER BY l.id",
+        username,
+    )
+    return [r["to_state"] for r in rows]
+
+
+async def test_queued_caller_is_bridged_to_a_registered_agent_and_the_event_log_tells_the_story(
+    stack: Stack,
+) -> None:
+    await _agent(stack, "lawyer01", "agent-password-1")
+    await _registered_poor_caller(stack)
+    phone = _phone(stack, "agent_phone.xml", "lawyer01", "agent-password-1")
+    try:
+        done = stack.sipp("uac_menu.xml", 1, "-d", "50000", timeout=120)
+        assert done.returncode == 0, done.stdout[-2000:]
+    finally:
+        _phone_done(stack, phone)
     await _wait_ended(stack.db, 1)
     (call,) = await _rows(
         stack.db, "SELECT c.id, c.outcome, a.username FROM calls c LEFT JOIN agents a ON a.id = c.agent_id"
@@ -292,17 +308,34 @@ async def test_queued_caller_is_bridged_to_a_registered_agent_and_the_event_log_
     left, right = _channel_rms(Path(rec["path"]))
     assert left > 50 and right > 50, "both the caller and the agent must be on the recording"
     deadline = time.monotonic() + 20
-    while True:
-        states = [
-            r["to_state"]
-            for r in await _rows(
-                stack.db,
-                "SELECT to_state FROM agent_state_log l JOIN agents a ON a.id = l.agent_id "
-                "WHERE a.username = 'lawyer01' ORDER BY l.id",
-            )
-        ]
-        if states[-1:] == ["available"] and "wrap_up" in states:
-            break
+    while (states := await _agent_states(stack, "lawyer01"))[-1:] != ["available"] or "wrap_up" not in states:
         assert time.monotonic() < deadline, f"the agent did not go through wrap-up back to available: {states}"
         await asyncio.sleep(0.5)
     assert states == ["available", "reserved", "on_call", "wrap_up", "available"]
+
+
+async def test_ring_no_answer_moves_the_caller_to_the_next_agent(stack: Stack) -> None:
+    await _agent(stack, "lawyer01", "agent-password-1")  # logged in first: longest idle, offered first
+    await _agent(stack, "lawyer02", "agent-password-2")
+    await _registered_poor_caller(stack)
+    silent = _phone(stack, "agent_no_answer.xml", "lawyer01", "agent-password-1")
+    answering = _phone(stack, "agent_phone.xml", "lawyer02", "agent-password-2")
+    try:
+        done = stack.sipp("uac_menu.xml", 1, "-d", "55000", timeout=120)
+        assert done.returncode == 0, done.stdout[-2000:]
+    finally:
+        _phone_done(stack, silent)
+        _phone_done(stack, answering)
+    await _wait_ended(stack.db, 1)
+    (call,) = await _rows(
+        stack.db, "SELECT c.id, c.outcome, a.username FROM calls c LEFT JOIN agents a ON a.id = c.agent_id"
+    )
+    assert (call["outcome"], call["username"]) == ("answered", "lawyer02")
+    events = await _rows(
+        stack.db,
+        "SELECT e.event, a.username FROM call_events e LEFT JOIN agents a ON a.id = e.agent_id "
+        "WHERE e.call_id = $1 AND e.event IN ('RINGNOANSWER', 'CONNECT') ORDER BY e.id",
+        call["id"],
+    )
+    assert [(e["event"], e["username"]) for e in events] == [("RINGNOANSWER", "lawyer01"), ("CONNECT", "lawyer02")]
+    assert (await _agent_states(stack, "lawyer01"))[:3] == ["available", "reserved", "available"]
