@@ -16,6 +16,7 @@ from aiohttp import web
 
 from db import migrate
 from db.pool import create_pool
+from hotline.acd import http as acd_http
 from hotline.acd.dispatcher import Dispatcher
 from hotline.config import Settings
 from hotline.errors import HotlineError
@@ -34,6 +35,7 @@ async def _serve_http(stack: contextlib.AsyncExitStack, settings: Settings, pool
     app[SETTINGS] = settings
     app[HEALTH_SOURCES] = {}
     app.add_routes(http.routes())
+    app.add_routes(acd_http.routes())
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)

@@ -17,9 +17,12 @@ def env_for(db_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def hotline(db_url: str, *args: str, timeout: float = 60, **extra: str) -> subprocess.CompletedProcess[str]:
+def hotline(
+    db_url: str, *args: str, timeout: float = 60, input_text: str | None = None, **extra: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hotline", *args],
+        input=input_text,
         cwd=ROOT,
         env=env_for(db_url, **extra),
         capture_output=True,
