@@ -137,54 +137,77 @@ class Dispatcher:
             )
             for r in free
         ]
-        made = 0
+        pairs: list[tuple[int, int]] = []
         for offer in match(callers, agents, QueueRules(strategy=strategy), time.time(), self._last_agent.get(queue_id)):
-            for agent_id in offer.agent_ids[:1]:  # ring-all rings one phone per offer here
-                if await self.offer(int(offer.caller_id), agent_id):
-                    self._last_agent[queue_id] = agent_id
-                    made += 1
+            pairs.append((int(offer.caller_id), offer.agent_ids[0]))  # ring-all rings one phone per offer here
+        made = await self.offer_many(pairs)
+        if made:
+            self._last_agent[queue_id] = pairs[-1][1]
         return made
 
     async def offer(self, entry_id: int, agent_id: int) -> bool:
-        """Reserve the agent for the caller in one transaction, fenced by this leader's term."""
+        """Reserve one agent for one caller (see `offer_many`)."""
+        return await self.offer_many([(entry_id, agent_id)]) == 1
+
+    async def offer_many(self, pairs: list[tuple[int, int]]) -> int:
+        """Reserve agents for callers in one transaction fenced by this leader's term; returns how many.
+
+        Rows another transaction holds are skipped (SKIP LOCKED) and stay for the next pass; a pair whose
+        agent is no longer available or whose caller is no longer waiting is dropped.
+        """
         if self.term is None:
             raise LostLeadership("not the leader")
+        if not pairs:
+            return 0
         async with self.pool.acquire() as conn, conn.transaction():
             current = await conn.fetchval("SELECT term FROM acd_leader FOR SHARE")
             if current != self.term:
                 raise LostLeadership(f"term {self.term} is stale (current {current})")
-            agent = await conn.fetchrow(
-                """SELECT id FROM agents WHERE id = $1 AND state = 'available' AND active FOR UPDATE SKIP LOCKED""",
-                agent_id,
-            )
-            entry = await conn.fetchrow(
-                "SELECT id, call_id FROM queue_entries WHERE id = $1 AND state = 'waiting' FOR UPDATE SKIP LOCKED",
-                entry_id,
-            )
-            if agent is None or entry is None:
-                self.stats.refused += 1
-                return False
+            free = {
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT id FROM agents WHERE id = ANY($1::int[]) AND state = 'available' AND active "
+                    "FOR UPDATE SKIP LOCKED",
+                    [a for _, a in pairs],
+                )
+            }
+            waiting = {
+                r["id"]: r["call_id"]
+                for r in await conn.fetch(
+                    "SELECT id, call_id FROM queue_entries WHERE id = ANY($1::bigint[]) AND state = 'waiting' "
+                    "FOR UPDATE SKIP LOCKED",
+                    [e for e, _ in pairs],
+                )
+            }
+            chosen = [(e, a) for e, a in pairs if e in waiting and a in free]
+            self.stats.refused += len(pairs) - len(chosen)
+            if not chosen:
+                return 0
+            entries, agent_ids = [e for e, _ in chosen], [a for _, a in chosen]
             await conn.execute(
-                "UPDATE agents SET state = 'reserved', state_reason = NULL, state_changed_at = now() WHERE id = $1",
-                agent_id,
+                "UPDATE agents SET state = 'reserved', state_reason = NULL, state_changed_at = now() "
+                "WHERE id = ANY($1::int[])",
+                agent_ids,
             )
             await conn.execute(
-                """UPDATE queue_entries SET state = 'offered', agent_id = $2, offer_term = $3, offered_at = now()
-                   WHERE id = $1""",
-                entry_id,
-                agent_id,
+                """UPDATE queue_entries e SET state = 'offered', agent_id = p.agent, offer_term = $3,
+                          offered_at = now()
+                   FROM unnest($1::bigint[], $2::int[]) AS p(entry, agent) WHERE e.id = p.entry""",
+                entries,
+                agent_ids,
                 self.term,
             )
             await conn.execute(
                 """INSERT INTO agent_state_log (agent_id, from_state, to_state, cause, actor, call_id)
-                   VALUES ($1, 'available', 'reserved', 'system', $2, $3)""",
-                agent_id,
+                   SELECT p.agent, 'available', 'reserved', 'system', $3, p.call
+                   FROM unnest($1::int[], $2::uuid[]) AS p(agent, call)""",
+                agent_ids,
+                [waiting[e] for e in entries],
                 f"dispatcher {self.name}",
-                entry["call_id"],
             )
-            await conn.execute("SELECT pg_notify('acd_offer', $1)", str(entry_id))
-        self.stats.offers += 1
-        return True
+            await conn.execute("SELECT pg_notify('acd_offer', e::text) FROM unnest($1::bigint[]) AS e", entries)
+        self.stats.offers += len(chosen)
+        return len(chosen)
 
     async def reconcile(self) -> None:
         """Repair what a dead cell or a lost message left behind."""
