@@ -478,7 +478,7 @@ async def bench(args: argparse.Namespace, rng: random.Random, url: str) -> int:
         )
         print(f"{'double assignments':<{w}} {doubles:>12d}   must be 0")
         print(f"{'leaders seen':<{w}} {leaders:>12d}   {'failover forced' if args.failover else 'no failover'}")
-        print("\nwhere the leader's time goes (wall time, both dispatchers; nested: match_all > _match_queue > offer_many):")
+        print("\nwhere the leader's time goes (wall time, both dispatchers; match_all > _match_queue > offer_many):")
         for attr in ("match_all", "_match_queue", "match", "offer_many", "reconcile"):
             n, sec = prof.calls.get(attr, 0), prof.seconds.get(attr, 0.0)
             print(
