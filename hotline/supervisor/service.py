@@ -20,6 +20,7 @@ from hotline.acd import http as acd_http
 from hotline.acd.dispatcher import Dispatcher
 from hotline.config import Settings
 from hotline.errors import HotlineError
+from hotline.mobile_regions import region_of
 from hotline.privacy import load_keys
 from hotline.supervisor import http
 from hotline.supervisor.cells import CellChild, cells_needed
@@ -59,6 +60,7 @@ async def _start_engine(
     then the front stops."""
     check_prompts(settings)
     await check_flows(settings, pool)
+    await asyncio.to_thread(region_of, "13900000000")  # build the number-range index once, not in every cell
     first = CellChild(settings, 1, config_args, pool)
     cells = [first]
     front: FrontChild | None = None
