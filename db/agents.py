@@ -107,22 +107,42 @@ async def change_state(
         if row["state"] == wanted and wanted != "paused":
             return await get(conn, username)  # already there: nothing to change or log
         dst = check_change(username, row["state"], wanted, cause=cause, reason=reason)
-        updated = await conn.fetchrow(
-            f"""UPDATE agents SET state = $2, state_reason = $3, state_changed_at = now() WHERE id = $1
-                RETURNING {_COLUMNS}""",
-            row["id"],
-            dst.value,
-            reason,
-        )
+        await move(conn, row["id"], row["state"], dst.value, cause=cause, actor=actor, reason=reason, call_id=call_id)
+        updated = await conn.fetchrow(f"SELECT {_COLUMNS} FROM agents WHERE id = $1", row["id"])
+    return Agent.from_row(updated)
+
+
+async def move(
+    conn: Any,
+    agent_id: int,
+    expected: str,
+    state: str,
+    *,
+    cause: str,
+    actor: str,
+    reason: str | None = None,
+    call_id: UUID | None = None,
+) -> bool:
+    """Move an agent from `expected` to `state` and log it; nothing (False) if the agent is no longer in
+    `expected` (a supervisor or another process moved it first). Callers check the rules, or are the system."""
+    changed = await conn.fetchval(
+        """UPDATE agents SET state = $3, state_reason = $4, state_changed_at = now()
+           WHERE id = $1 AND state = $2 RETURNING true""",
+        agent_id,
+        expected,
+        state,
+        reason,
+    )
+    if changed:
         await conn.execute(
             """INSERT INTO agent_state_log (agent_id, from_state, to_state, reason, cause, actor, call_id)
                VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-            row["id"],
-            row["state"],
-            dst.value,
+            agent_id,
+            expected,
+            state,
             reason,
             cause,
             actor,
             call_id,
         )
-    return Agent.from_row(updated)
+    return bool(changed)

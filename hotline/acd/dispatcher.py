@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from db import agents
 from hotline.acd.strategies import Agent, Caller, QueueRules, Strategy, match
 
 log = logging.getLogger(__name__)
@@ -241,17 +242,12 @@ class Dispatcher:
                     if row["state"] == "wrap_up"
                     else ("reconcile", f"{row['state']} without a live call")
                 )
-                await conn.execute(
-                    "UPDATE agents SET state = 'available', state_reason = NULL, state_changed_at = now() "
-                    "WHERE id = $1",
-                    row["id"],
-                )
-                await conn.execute(
-                    """INSERT INTO agent_state_log (agent_id, from_state, to_state, reason, cause, actor)
-                       VALUES ($1, $2, 'available', $3, $4, $5)""",
+                await agents.move(
+                    conn,
                     row["id"],
                     row["state"],
-                    reason,
-                    cause,
-                    f"dispatcher {self.name}",
+                    "available",
+                    cause=cause,
+                    actor=f"dispatcher {self.name}",
+                    reason=reason,
                 )

@@ -15,7 +15,7 @@ import contextlib
 import time
 from typing import Any
 
-from db import calls
+from db import agents, calls
 from hotline.cell.records import Session
 from hotline.flow import Enqueue, QueueOutcome, say_number
 from hotline.sip.call import CallLeg, DialError
@@ -306,23 +306,7 @@ class QueueWait:
 
 
 async def _set_agent(conn: Any, agent_id: int, expected: str, state: str, reason: str | None, session: Session) -> None:
-    """System-caused agent state change, only from the state we expect (a supervisor may have moved it)."""
-    changed = await conn.fetchval(
-        """UPDATE agents SET state = $3, state_reason = $4, state_changed_at = now()
-           WHERE id = $1 AND state = $2 RETURNING true""",
-        agent_id,
-        expected,
-        state,
-        reason,
+    """A change the call causes, only from the state expected (a supervisor may have moved the agent)."""
+    await agents.move(
+        conn, agent_id, expected, state, cause="system", actor="cell", reason=reason, call_id=session.call_id
     )
-    if changed:
-        await conn.execute(
-            """INSERT INTO agent_state_log (agent_id, from_state, to_state, reason, cause, actor, call_id)
-               VALUES ($1, $2, $3, $4, 'system', $5, $6)""",
-            agent_id,
-            expected,
-            state,
-            reason,
-            "cell",
-            session.call_id,
-        )
