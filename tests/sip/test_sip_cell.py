@@ -36,7 +36,10 @@ def test_cell_answers_and_the_caller_hears_the_prompt(start_cell: StartCell, rtp
     cell.wait_event("call_ended", timeout=10)
     packets = [p for p in rtp.received if p[1] == 0]
     assert len(packets) >= 60, f"caller got {len(packets)} PCMU packets in 2.5 s of call"
-    prompt = rtp.pcmu_after()[: 8000 * 1]
+    # The cell sends silence between the answer and the player's connection (longer on a loaded machine):
+    # judge the loudest second of what the caller heard.
+    heard = rtp.pcmu_after()
+    prompt = max((heard[i : i + 8000] for i in range(0, max(len(heard) - 7999, 1), 800)), key=rms)
     assert rms(prompt) > 1000, "the prompt arrived silent"
     assert dominant(prompt, [440, 600, 1000]) == 440, "the caller did not hear the 440 Hz welcome prompt"
 
