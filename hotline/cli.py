@@ -112,7 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         "and a message on stderr naming its line number; the exit code is then 1.",
     )
 
-    ag = sub.add_parser("agent", help="agents: create, change state")
+    from hotline.analysis.cli import add_parsers as add_analysis_parsers
+
+    add_analysis_parsers(sub)  # analyse, qa report
+
+    ag = sub.add_parser("agent", help="agents: create (database), change state (through the running service)")
     ag_sub = ag.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
     add = ag_sub.add_parser(
         "add",
@@ -131,13 +135,31 @@ def build_parser() -> argparse.ArgumentParser:
         ("pause", "pause with a reason"),
         ("logout", "log out"),
     ):
-        p = ag_sub.add_parser(action, help=helptext)
+        p = ag_sub.add_parser(
+            action,
+            allow_abbrev=False,  # "--password" must not pass for --password-file
+            help=helptext + " (through the running service's REST API)",
+            description=f"{helptext[0].upper()}{helptext[1:]} through the agents' REST API of the running `hotline "
+            "up` (http.host and http.port of the settings), as the agent with their console password: from "
+            "--password-file, else the environment variable HOTLINE_AGENT_PASSWORD, else a prompt. The change is "
+            "logged in agent_state_log with its cause. Exit status 1 when the service refuses (wrong password, a "
+            "change the state rules forbid), 2 when it cannot be reached.",
+        )
         p.add_argument("username")
         p.add_argument("--reason", required=action == "pause", help="why (required for pause)")
         p.add_argument(
-            "--force", action="store_true", help="supervisor override of the normal state rules (needs --reason)"
+            "--password-file",
+            type=Path,
+            metavar="FILE",
+            help="read the password from the first line of FILE ('-': standard input)",
         )
-        p.add_argument("--actor", default=None, help="who makes the change (default: the agent)")
+        p.add_argument("--password", dest="password_argument", help=argparse.SUPPRESS)  # refused, see _agent_state
+        p.add_argument(
+            "--as",
+            dest="supervisor",
+            metavar="SUPERVISOR",
+            help="a supervisor forces the change with their own password (needs --reason; written to the audit log)",
+        )
 
     reg = sub.add_parser("registry", help="vulnerable-household registry (建档立卡, 低保, 特困...)")
     reg_sub = reg.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
@@ -172,28 +194,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hotline.transcribe.__main__ import main as transcribe_main
 
         try:
-            t = load_settings(args.config, overrides=_parse_set(args.set)).transcribe
+            load_settings(args.config, overrides=_parse_set(args.set))
         except HotlineError as exc:
             print(f"hotline: error: {exc}", file=sys.stderr)
             return 2
         forwarded = ["--config", str(args.config)] if args.config else []
-        return transcribe_main(
-            [
-                *forwarded,
-                "--model-path",
-                str(t.model_path),
-                "--live-streams",
-                str(t.live_streams),
-                "--workers",
-                str(t.workers),
-                "--host",
-                t.host,
-                "--port",
-                str(t.port),
-                "--backlog-interval",
-                str(t.backlog_interval),
-            ]
-        )
+        return transcribe_main([*forwarded, *(arg for item in args.set for arg in ("--set", item))])
     if args.command == "tag":  # no database, no event loop: a filter over stdin
         from hotline.tag import tag_main
 
@@ -233,6 +239,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _reload(settings)
     if args.command == "prompts":
         return await asyncio.to_thread(_prompts_build, settings)
+    if args.command in ("analyse", "qa"):
+        from hotline.analysis.cli import run as run_analysis
+
+        return await run_analysis(args, settings)
     raise AssertionError(args.command)
 
 
@@ -297,29 +307,97 @@ def _get(url: str) -> dict[str, object]:
 
 
 async def _agent(args: argparse.Namespace, settings: Settings) -> int:
+    if args.agent_command != "add":
+        return await _agent_state(args, settings)
     from db import agents
     from db.pool import connect_current
 
     conn = await connect_current(settings)
     try:
-        if args.agent_command == "add":
-            password = sys.stdin.readline().rstrip("\n")
-            agent = await agents.create(conn, args.username, args.name, args.role, password)
-            print(f"agent {agent.username} ({agent.display_name}, {agent.role}) saved; SIP realm {agent.sip_realm}")
-            return 0
-        wanted = {"login": "available", "available": "available", "pause": "paused", "logout": "logged_out"}
-        agent = await agents.change_state(
-            conn,
-            args.username,
-            wanted[args.agent_command],
-            cause="supervisor" if args.force else "agent",
-            actor=args.actor or args.username,
-            reason=args.reason,
-        )
-        print(f"agent {agent.username}: {agent.state.value}")
+        password = sys.stdin.readline().rstrip("\n")
+        agent = await agents.create(conn, args.username, args.name, args.role, password)
+        print(f"agent {agent.username} ({agent.display_name}, {agent.role}) saved; SIP realm {agent.sip_realm}")
         return 0
     finally:
         await conn.close()
+
+
+_AGENT_STATES = {"login": "available", "available": "available", "pause": "paused", "logout": "logged_out"}
+
+
+async def _agent_state(args: argparse.Namespace, settings: Settings) -> int:
+    """An agent state change as the console makes it: POST to the running service's REST API."""
+    import aiohttp
+
+    if args.password_argument is not None:  # named without echoing it: others can read a command line
+        raise HotlineError(
+            "--password: a password on the command line is visible to other users; use --password-file FILE, "
+            "HOTLINE_AGENT_PASSWORD or the prompt"
+        )
+    user = args.supervisor or args.username
+    password = _agent_password(args.password_file, user)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.http.host, settings.http.host)
+    base = f"http://[{host}]:{settings.http.port}" if ":" in host else f"http://{host}:{settings.http.port}"
+    path = f"/api/agents/{args.username}/state" if args.supervisor else "/api/agents/me/state"
+    body = {"state": _AGENT_STATES[args.agent_command]}
+    if args.reason:
+        body["reason"] = args.reason
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+            session.post(base + path, json=body, auth=aiohttp.BasicAuth(user, password, "utf-8")) as resp,
+        ):
+            status, text = resp.status, await resp.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        reason = "no answer within 10 s" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+        raise HotlineError(
+            f"the agents' API at {base} cannot be reached ({reason}); `hotline up` must be running there "
+            "(http.host and http.port, e.g. HOTLINE_HTTP_PORT)"
+        ) from None
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        answer = {"error": text.strip()}
+    if not isinstance(answer, dict):
+        answer = {"error": text.strip()}
+    if status == 401:
+        print(f"hotline: error: {user}: wrong username or password ({base})", file=sys.stderr)
+        return 1
+    if status in (400, 403, 404, 409):
+        print(f"hotline: error: the service refused: {answer.get('error', text.strip())}", file=sys.stderr)
+        return 1
+    if status != 200:
+        raise HotlineError(f"the agents' API at {base} answered HTTP {status}: {text.strip()[:200]}")
+    reason = f" ({answer['reason']})" if answer.get("reason") else ""
+    print(f"agent {answer.get('username', args.username)}: {answer.get('state')}{reason}")
+    return 0
+
+
+def _agent_password(path: Path | None, user: str) -> str:
+    """The password of `user` from a file (or stdin for '-'), else HOTLINE_AGENT_PASSWORD, else a prompt."""
+    import getpass
+    import os
+
+    if path is not None:
+        try:
+            text = sys.stdin.readline() if str(path) == "-" else path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise HotlineError(f"--password-file {path}: cannot read it: {exc.strerror}") from None
+        password = text.splitlines()[0] if text.strip() else ""
+        if not password:
+            raise HotlineError(f"--password-file {path}: the first line is empty; expected the password of {user}")
+        return password
+    if os.environ.get("HOTLINE_AGENT_PASSWORD"):
+        return os.environ["HOTLINE_AGENT_PASSWORD"]
+    if not sys.stdin.isatty():
+        raise HotlineError(
+            f"no password for {user}: use --password-file FILE, set HOTLINE_AGENT_PASSWORD, or run in a terminal "
+            "to be asked"
+        )
+    password = getpass.getpass(f"password for {user}: ")
+    if not password:
+        raise HotlineError(f"no password given for {user}")
+    return password
 
 
 def _reload(settings: Settings) -> int:

@@ -53,6 +53,7 @@ class SipSettings(_Section):
     recordings_dir: Path = Path("var/recordings")
     rtp_port_base: int = Field(default=20000, ge=1024, le=65000)
     drain_timeout: float = Field(default=30.0, ge=0)
+    outbound_gateway: str = ""  # host:port of the trunk that carries callbacks to callers; empty: no callbacks
 
 
 class PromptSettings(_Section):
@@ -85,6 +86,13 @@ class TranscribeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=2700, ge=0, le=65535)
     backlog_interval: float = Field(default=10.0, gt=0)
+    live: bool = True  # cells stream both legs of each call to ws://host:port/asr; false: calls go to the backlog
+    taxonomy: Path | None = None  # tagger taxonomy for risk flags on live speech; None: hotline/tag/taxonomy.yaml
+
+
+class QaSettings(_Section):
+    rules_path: Path | None = None  # quality-check rules; None: the packaged hotline/qa/rules.yaml
+    poll_interval: float = Field(default=30.0, gt=0)  # seconds between the analysis worker's polls
 
 
 class Settings(_Section):
@@ -99,6 +107,7 @@ class Settings(_Section):
     prompts: PromptSettings = PromptSettings()
     flows: FlowSettings = FlowSettings()
     transcribe: TranscribeSettings = TranscribeSettings()
+    qa: QaSettings = QaSettings()
 
 
 def _env_names() -> dict[str, tuple[str, ...]]:

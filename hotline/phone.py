@@ -119,6 +119,16 @@ def parse_caller(raw: str | None, default_region: str = "CN") -> CallerNumber:
     )
 
 
+def dial_string(e164: str) -> str:
+    """What the service dials on a Chinese trunk to reach `e164`: mobiles as 11 digits, landlines with the
+    trunk prefix 0 and the area code, other countries with the international prefix 00."""
+    num = phonenumbers.parse(e164, None)
+    nsn = phonenumbers.national_significant_number(num)
+    if num.country_code != 86:
+        return f"00{num.country_code}{nsn}"
+    return nsn if nsn.startswith("1") else "0" + nsn
+
+
 NEIGHBOURS = {"VN": "越南", "LA": "老挝", "MM": "缅甸"}  # Yunnan's border countries
 
 

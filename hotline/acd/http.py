@@ -25,21 +25,25 @@ SELF_STATES = ("available", "paused", "logged_out")
 SUPERVISORS = ("supervisor", "admin")
 
 
-def _json(data: dict[str, Any], status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+def _json(data: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(
+        data, status=status, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str)
+    )
 
 
 def _error(status: int, message: str) -> web.Response:
     return _json({"error": message}, status)
 
 
+def _unauthorized(message: str) -> web.Response:
+    return _json({"error": message}, 401, headers={"WWW-Authenticate": 'Basic realm="12348", charset="UTF-8"'})
+
+
 async def _authenticate(request: web.Request) -> agents.Agent | web.Response:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "basic" or not token:
-        return web.Response(
-            status=401, headers={"WWW-Authenticate": 'Basic realm="12348"'}, text="authentication required"
-        )
+        return _unauthorized("authentication required: HTTP Basic with the agent's username and console password")
     try:
         username, _, password = base64.b64decode(token).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
@@ -48,9 +52,7 @@ async def _authenticate(request: web.Request) -> agents.Agent | web.Response:
     async with pool.acquire() as conn:
         agent = await agents.verify_password(conn, username, password)
     if agent is None:
-        return web.Response(
-            status=401, headers={"WWW-Authenticate": 'Basic realm="12348"'}, text="wrong username or password"
-        )
+        return _unauthorized("wrong username or password")
     return agent
 
 

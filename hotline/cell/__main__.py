@@ -18,9 +18,11 @@ import asyncpg
 
 from db import migrate
 from db.pool import create_pool
+from hotline.cell.callback import CallbackDialer
 from hotline.cell.flowapp import FlowApp, prompt_names
 from hotline.cell.queueing import QueueWait
 from hotline.cell.records import RecordedCalls
+from hotline.cell.transcription import LiveTranscription
 from hotline.config import Settings, load_settings
 from hotline.errors import HotlineError
 from hotline.flow import FlowRegistry
@@ -66,7 +68,10 @@ async def run(settings: Settings, name: str, index: int) -> int:
             queue_wait,
             front,
         )
-        handler = RecordedCalls(pool, keys, name, app, prompts=app.prompts)
+        live = LiveTranscription(settings.transcribe, pool)
+        await live.start()
+        stack.push_async_callback(live.stop)
+        handler = RecordedCalls(pool, keys, name, app, prompts=app.prompts, live=live)
         config = EngineConfig(
             name=name,
             host=settings.sip.cell_host,
@@ -82,6 +87,8 @@ async def run(settings: Settings, name: str, index: int) -> int:
             drain_timeout=settings.sip.drain_timeout,
         )
         await cell.start()
+        callbacks = CallbackDialer(pool, keys, name, cell.engine, cell.context, front, queue_wait)
+        await callbacks.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -93,6 +100,7 @@ async def run(settings: Settings, name: str, index: int) -> int:
 
         loop.add_signal_handler(signal.SIGHUP, reload)
         await stop.wait()
+        await callbacks.stop(settings.sip.drain_timeout)
         await cell.stop()
     return 0
 

@@ -230,22 +230,38 @@ class FlowApp:
         if number.e164 is None:
             return CallbackOutcome(False, "no number to call back")
         queue_id = await self.queue_wait.queue_id(session, action.queue)
-        async with session.pool.acquire() as conn:
-            await conn.execute(
+        if queue_id is None:
+            return CallbackOutcome(False, f"queue {action.queue!r} is not configured")
+        async with session.pool.acquire() as conn, conn.transaction():
+            callback_id = await conn.fetchval(
                 """INSERT INTO callbacks (call_id, queue_id, number_hmac, number_enc, number_masked)
-                   VALUES ($1, $2, $3, $4, $5)""",
+                   VALUES ($1, $2, $3, $4, $5) RETURNING id""",
                 session.call_id,
                 queue_id,
                 self.keys.digest(number.e164),
                 self.keys.encrypt(number.e164),
                 number.masked,
             )
+            # The caller's place: the entry they just left in this queue waits on (same entered_at, same
+            # priority) under the callback; a request from outside the queue takes a place from now.
+            await conn.execute(
+                """INSERT INTO queue_entries (call_id, queue_id, cell, callback_id) VALUES ($1, $2, 'callback', $3)
+                   ON CONFLICT (call_id) DO UPDATE SET state = 'waiting', callback_id = EXCLUDED.callback_id,
+                       cell = EXCLUDED.cell, agent_id = NULL, offered_at = NULL, not_before = NULL,
+                       entered_at = CASE WHEN queue_entries.queue_id = EXCLUDED.queue_id AND $4
+                                         THEN queue_entries.entered_at ELSE now() END,
+                       queue_id = EXCLUDED.queue_id""",
+                session.call_id,
+                queue_id,
+                callback_id,
+                action.keep_place,
+            )
             await calls.add_event(
                 conn,
                 session.call_id,
                 "CALLBACK",
                 queue_id=queue_id,
-                data={"number": number.masked, "keep_place": action.keep_place},
+                data={"number": number.masked, "keep_place": action.keep_place, "callback": callback_id},
             )
         return CallbackOutcome(True)
 

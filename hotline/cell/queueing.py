@@ -181,6 +181,8 @@ class QueueWait:
             return None
         await leg.stop_music()
         await leg.bridge(agent_leg)
+        if session.live is not None:
+            await session.live.add_agent(agent_leg)
         session.agent, session.agent_id, session.on_hangup = agent_leg, agent_id, "answered"
         waited = round(time.monotonic() - entered, 1)
         async with self.pool.acquire() as conn, conn.transaction():

@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from db import calls
+from hotline.cell.transcription import CallTranscription, LiveTranscription
 from hotline.phone import CallerNumber, InvalidNumber, parse_caller
 from hotline.privacy import NumberKeys
 from hotline.sip.call import CallEnded, CallLeg
@@ -36,6 +37,7 @@ class Session:
     agent: Any = None  # the bridged agent's CallLeg, while connected
     agent_id: int | None = None
     queue_id: int | None = None
+    live: CallTranscription | None = None  # live transcription of the call's legs; None when off
 
     async def event(self, name: str, **data: Any) -> None:
         async with self.pool.acquire() as conn:
@@ -46,6 +48,8 @@ class Session:
             self.answered = True
             async with self.pool.acquire() as conn:
                 await calls.answered(conn, self.call_id)
+            if self.live is not None:
+                await self.live.start_caller()
 
 
 App = Callable[[CallLeg, Session], Awaitable[str]]
@@ -62,9 +66,18 @@ def caller_of(leg: CallLeg) -> CallerNumber:
 class RecordedCalls:
     """The cell's handler: wraps an App with the call record. Runs on the cell's asyncio loop."""
 
-    def __init__(self, pool: Any, keys: NumberKeys, cell: str, app: App, prompts: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        pool: Any,
+        keys: NumberKeys,
+        cell: str,
+        app: App,
+        prompts: tuple[str, ...] = (),
+        live: LiveTranscription | None = None,
+    ) -> None:
         self.pool, self.keys, self.cell, self.app = pool, keys, cell, app
         self.prompts = prompts
+        self.live = live
 
     async def __call__(self, call: CallLeg) -> None:
         leg = call
@@ -74,6 +87,8 @@ class RecordedCalls:
                 conn, sip_call_id=leg.sip_call_id, caller=caller, keys=self.keys, cell=self.cell
             )
         session = Session(call_id, caller, self.pool)
+        if self.live is not None:
+            session.live = self.live.call(call_id, leg)
         outcome, reason = "failed", None
         try:
             outcome = await self.app(leg, session)
@@ -90,6 +105,8 @@ class RecordedCalls:
             await asyncio.shield(self._close(leg, session, outcome, reason))
 
     async def _close(self, leg: CallLeg, session: Session, outcome: str, reason: str | None) -> None:
+        # the live streams end (eof, last results) while the recording is written; marked done after the record
+        live = asyncio.ensure_future(session.live.end_streams()) if session.live is not None else None
         recording: Path | None = None
         try:
             recording = await leg.stop_recording()
@@ -99,6 +116,9 @@ class RecordedCalls:
             if recording is not None and recording.exists():
                 await _register_recording(conn, session.call_id, recording)
             await calls.end(conn, session.call_id, outcome, reason=reason)
+        if live is not None and session.live is not None:
+            await live
+            await session.live.finish()
 
 
 async def _register_recording(conn: Any, call_id: UUID, path: Path) -> None:

@@ -84,6 +84,7 @@ class FrontParams:
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
     advertise: str | None = None  # "host[:port]" put in Via/Record-Route when behind NAT
+    outbound_gateway: str | None = None  # host:port where calls the service places (callbacks) go
     aliases: tuple[str, ...] = ()  # extra host[:port] names the front answers to
     service_number: str = "12348"  # exact match on the Request-URI user
     realm: str = "12348"  # digest realm, must equal agents.sip_realm
@@ -163,6 +164,8 @@ class FrontParams:
         for scanner in self.scanners:
             if not _SCANNER.match(scanner):
                 raise FrontConfigError(f"scanner {scanner!r} must be lower-case letters, digits, space or ._/-")
+        if self.outbound_gateway is not None and not re.fullmatch(r"[A-Za-z0-9.-]+:[0-9]{1,5}", self.outbound_gateway):
+            raise FrontConfigError(f"outbound_gateway {self.outbound_gateway!r} must be host:port")
         for address in (self.advertise, *self.aliases):
             if address is not None and not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", address):
                 raise FrontConfigError(f"address {address!r} must be host or host:port")
@@ -262,6 +265,7 @@ def render_config(params: FrontParams) -> str:
         "PIKE_DENSITY": str(params.pike_density),
         "PING_INTERVAL_S": str(params.ping_interval_s),
         "PROBING_THRESHOLD": str(params.probing_threshold),
+        "OUTBOUND_GATEWAY": f'#!define OUTBOUND_GW "sip:{params.outbound_gateway}"' if params.outbound_gateway else "",
     }
 
     def substitute(match: re.Match[str]) -> str:

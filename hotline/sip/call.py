@@ -338,13 +338,8 @@ class CallLeg:
         except SipError as exc:
             raise DialError("failed", 0, str(exc)) from None
         self.children.append(agent)
-
-        async def connected() -> None:
-            await agent._until(agent._confirmed.wait(), None)
-            await agent._until(agent._media_active.wait(), 5.0)
-
         try:
-            await self._until(connected(), timeout)
+            await self._until(agent._connected(), timeout)
         except CallEnded as exc:
             if agent.end is not None and self.end is None:
                 raise DialError.from_status(agent.end.status_code, agent.end.reason) from None
@@ -357,6 +352,11 @@ class CallLeg:
             await asyncio.shield(agent.hangup())
             raise
         return agent
+
+    async def _connected(self) -> None:
+        """Until an outbound leg is answered and its media flows (CallEnded if it fails)."""
+        await self._until(self._confirmed.wait(), None)
+        await self._until(self._media_active.wait(), 5.0)
 
     # ---------------------------------------------------------------- media
 
@@ -510,3 +510,28 @@ class CallLeg:
             fn = consumer
         tap = Tap(self.engine, await self.engine.tap(self.leg_id, fn))
         return tap
+
+
+async def dial(engine: PjEngine, uri: str, timeout: float = 30.0, headers: dict[str, str] | None = None) -> CallLeg:
+    """Place an outbound leg that no inbound call owns (a callback) and wait for it to answer.
+
+    Raises DialError (``kind`` as for `CallLeg.dial_agent`); the leg is hung up on timeout or cancellation.
+    """
+    if engine.legs_in_use >= engine.max_legs:
+        raise DialError("no_capacity", 503, f"all {engine.max_legs} call legs of this cell are in use")
+    try:
+        leg = await engine.make_call(uri, headers)
+    except SipError as exc:
+        raise DialError("failed", 0, str(exc)) from None
+    try:
+        await asyncio.wait_for(leg._connected(), timeout)
+    except CallEnded:
+        end = leg.end
+        raise (DialError.from_status(end.status_code, end.reason) if end else DialError("failed", 0, "ended")) from None
+    except TimeoutError:
+        await asyncio.shield(leg.hangup())
+        raise DialError("timeout", 408, f"no answer within {timeout:g} s") from None
+    except asyncio.CancelledError:
+        await asyncio.shield(leg.hangup())
+        raise
+    return leg

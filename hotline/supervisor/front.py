@@ -34,6 +34,7 @@ def front_params(settings: Settings, cells: Sequence[tuple[str, int]]) -> FrontP
         service_number=sip.service_number,
         http_port=sip.kamailio_http_port,
         modules_dir=sip.kamailio_modules,
+        outbound_gateway=sip.outbound_gateway or None,
     )
 
 

@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from hotline.supervisor import http
 from hotline.supervisor.cells import CellChild, cells_needed
 from hotline.supervisor.front import FrontChild
 from hotline.supervisor.state import HEALTH_SOURCES, POOL, SETTINGS
+from hotline.supervisor.transcriber import TranscriberChild, model_problem, off_health
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,25 @@ async def _start_engine(
     return cells, front
 
 
+def _start_transcriber(
+    stack: contextlib.AsyncExitStack, settings: Settings, config_args: Sequence[str]
+) -> Callable[[], dict[str, Any]]:
+    """Start the transcription service if its model is there; it stops after the cells, which stream to it.
+    Returns its health source."""
+    problem = model_problem(settings)
+    if problem is not None:
+        log.warning(
+            "transcription is off: %s. Calls keep their recordings and are transcribed after hang-up once a "
+            "transcription service runs (`hotline transcribe`)",
+            problem,
+        )
+        return lambda: off_health(problem)
+    transcriber = TranscriberChild(settings, config_args)
+    stack.push_async_callback(transcriber.stop)
+    transcriber.start()
+    return transcriber.health
+
+
 async def check_flows(settings: Settings, pool: Any) -> None:
     """Refuse to start on a flow with problems (the message names file, line, node and field)."""
     from hotline.flow import FlowRegistry
@@ -134,6 +154,7 @@ async def run(
         pid_file.write_text(f"{os.getpid()}\n")
         stack.callback(pid_file.unlink, missing_ok=True)
         if engine:
+            transcriber_health = _start_transcriber(stack, settings, config_args)
             cells, front = await _start_engine(stack, settings, pool, config_args)
 
             dispatcher = Dispatcher(pool, f"{socket.gethostname()}-{os.getpid()}")
@@ -161,6 +182,7 @@ async def run(
             stack.callback(loop.remove_signal_handler, signal.SIGHUP)
             sources = runner.app[HEALTH_SOURCES]
             sources["front"] = front.health
+            sources["transcriber"] = transcriber_health
             for cell in cells:
                 sources[cell.name] = cell.health
         log.info("hotline up: health on http://%s:%d/healthz", settings.http.host, settings.http.port)

@@ -1,4 +1,4 @@
-"""Scoring the tagger against a labelled JSON-lines set; shared by the tests and ``bench/tagger.py``."""
+"""Scoring the tagger against a labelled JSON-lines set; shared by the tests and ``bench/tagging.py``."""
 
 from __future__ import annotations
 

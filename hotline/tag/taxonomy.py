@@ -1,15 +1,15 @@
 """The tagging taxonomy: labels, weighted words and patterns, negation, read from a YAML file and validated.
 
 The label sets are fixed by the 12348 work-order form (see ``LEGAL_AREAS``, ``SERVICES``, ``FLAGS``); a file
-may leave a label without rules but may not invent one. Everything else (words, patterns, weights, thresholds,
-negators) is the administrators' to edit. The file format is described in ``hotline/tag/README.md``.
+may leave a label without rules but may not invent one. Everything else (words, patterns, macros, weights,
+thresholds, negators) is the administrators' to edit. The file format is described in ``hotline/tag/README.md``.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,8 @@ DEFAULTS: dict[str, str] = {"legal_area": "其他", "service": "法律咨询"}
 DEFAULT_PATH = Path(__file__).with_name("taxonomy.yaml")
 MAX_WEIGHT = 100.0
 KEYWORD_GROUP = "kw"
+MACRO_NAME = re.compile(r"[a-z][a-z0-9_]*")
+MACRO_REF = re.compile(r"\{([a-z][a-z0-9_]*)\}")  # {name}; regex counts such as {0,3} never start with a letter
 
 
 class TaxonomyError(HotlineError):
@@ -78,6 +80,7 @@ class Rule:
     weight: float
     negatable: bool
     regex: re.Pattern[str] | None = None
+    requires: tuple[re.Pattern[str], ...] = ()  # the rule counts only if each of these matches the text
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Axis:
     name: str
     labels: tuple[Label, ...]
     default: str | None
+    negators: tuple[str, ...] | None = None  # this axis's own negators (longest first); None: the global ones
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ class Taxonomy:
     negation: Negation
     axes: dict[str, Axis]
     words: tuple[str, ...]  # every custom word jieba must keep whole
+    macros: dict[str, str] = field(default_factory=dict)  # name -> expanded regex fragment
 
     def axis(self, name: str) -> Axis:
         return self.axes[name]
@@ -122,8 +127,22 @@ class _Ctx:
     def __init__(self, path: str) -> None:
         self.path = path
 
+        self.macros: dict[str, str] = {}
+
     def fail(self, where: str, what: str) -> TaxonomyError:
         return TaxonomyError(f"{self.path}: {where}: {what}")
+
+    def expand(self, source: str, where: str) -> str:
+        """``source`` with every ``{name}`` replaced by that macro's regex, in a non-capturing group."""
+
+        def one(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in self.macros:
+                known = ", ".join(sorted(self.macros)) or "none defined"
+                raise self.fail(where, f"unknown macro {{{name}}} in {source!r}; known macros: {known}")
+            return f"(?:{self.macros[name]})"
+
+        return MACRO_REF.sub(one, source)
 
 
 def _mapping(ctx: _Ctx, value: Any, where: str) -> dict[str, Any]:
@@ -155,33 +174,42 @@ def _number(ctx: _Ctx, value: Any, where: str, *, allow_zero: bool = False) -> f
 
 
 def _compile(ctx: _Ctx, source: str, where: str) -> re.Pattern[str]:
+    expanded = ctx.expand(source, where)
     try:
-        return re.compile(source)
+        return re.compile(expanded)
     except re.error as exc:
-        raise ctx.fail(where, f"bad regex {source!r}: {exc}") from None
+        shown = repr(source) if expanded == source else f"{source!r} (expanded: {expanded!r})"
+        raise ctx.fail(where, f"bad regex {shown}: {exc}") from None
+
+
+def _regexes(ctx: _Ctx, value: Any, where: str) -> tuple[re.Pattern[str], ...]:
+    sources = [value] if isinstance(value, str) and value else _strings(ctx, value, where)
+    return tuple(_compile(ctx, src, f"{where}[{i}]") for i, src in enumerate(sources))
 
 
 def _rules(ctx: _Ctx, label: dict[str, Any], where: str) -> list[Rule]:
     rules: list[Rule] = []
-    for kind, field in (("word", "words"), ("pattern", "patterns")):
-        entries = _mapping(ctx, label.get(field), f"{where}.{field}")
+    for kind, key in (("word", "words"), ("pattern", "patterns")):
+        entries = _mapping(ctx, label.get(key), f"{where}.{key}")
         for source, spec in entries.items():
-            at = f"{where}.{field}[{source!r}]"
+            at = f"{where}.{key}[{source!r}]"
             if not source:
                 raise ctx.fail(at, "expected a non-empty word or pattern")
             negatable = True
+            requires: tuple[re.Pattern[str], ...] = ()
             if isinstance(spec, dict):
-                unknown = set(spec) - {"weight", "negatable"}
+                unknown = set(spec) - {"weight", "negatable", "requires"}
                 if unknown:
-                    raise ctx.fail(at, f"unknown keys {sorted(unknown)}; expected weight, negatable")
+                    raise ctx.fail(at, f"unknown keys {sorted(unknown)}; expected weight, negatable, requires")
                 if not isinstance(spec.get("negatable", True), bool):
                     raise ctx.fail(f"{at}.negatable", "expected true or false")
                 negatable = bool(spec.get("negatable", True))
                 weight = _number(ctx, spec.get("weight"), f"{at}.weight")
+                requires = _regexes(ctx, spec.get("requires"), f"{at}.requires")
             else:
                 weight = _number(ctx, spec, f"{at} weight")
             regex = _compile(ctx, source, at) if kind == "pattern" else None
-            rules.append(Rule(kind, source, weight, negatable, regex))
+            rules.append(Rule(kind, source, weight, negatable, regex, requires))
     return rules
 
 
@@ -190,9 +218,12 @@ _LABEL_KEYS = {"words", "patterns", "requires", "min_score", "priority"}
 
 def _axis(ctx: _Ctx, name: str, raw: Any) -> Axis:
     body = _mapping(ctx, raw, name)
-    unknown = set(body) - {"min_score", "labels"}
+    unknown = set(body) - {"min_score", "labels", "negators"}
     if unknown:
-        raise ctx.fail(name, f"unknown keys {sorted(unknown)}; expected min_score, labels")
+        raise ctx.fail(name, f"unknown keys {sorted(unknown)}; expected min_score, negators, labels")
+    negators = None
+    if "negators" in body:
+        negators = tuple(sorted(set(_strings(ctx, body["negators"], f"{name}.negators")), key=len, reverse=True))
     axis_min = _number(ctx, body.get("min_score", 1), f"{name}.min_score")
     if axis_min <= 0:
         raise ctx.fail(f"{name}.min_score", f"expected a positive number, got {axis_min:g}")
@@ -207,10 +238,7 @@ def _axis(ctx: _Ctx, name: str, raw: Any) -> Axis:
         unknown = set(label) - _LABEL_KEYS
         if unknown:
             raise ctx.fail(where, f"unknown keys {sorted(unknown)}; expected {', '.join(sorted(_LABEL_KEYS))}")
-        requires = tuple(
-            _compile(ctx, src, f"{where}.requires[{i}]")
-            for i, src in enumerate(_strings(ctx, label.get("requires"), f"{where}.requires"))
-        )
+        requires = _regexes(ctx, label.get("requires"), f"{where}.requires")
         priority = label.get("priority", 0)
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise ctx.fail(f"{where}.priority", f"expected an integer, got {priority!r}")
@@ -218,7 +246,7 @@ def _axis(ctx: _Ctx, name: str, raw: Any) -> Axis:
         if min_score <= 0:
             raise ctx.fail(f"{where}.min_score", f"expected a positive number, got {min_score:g}")
         labels.append(Label(label_name, tuple(_rules(ctx, label, where)), requires, min_score, priority))
-    return Axis(name, tuple(labels), DEFAULTS.get(name))
+    return Axis(name, tuple(labels), DEFAULTS.get(name), negators)
 
 
 def _negation(ctx: _Ctx, raw: Any) -> Negation:
@@ -242,20 +270,38 @@ def _negation(ctx: _Ctx, raw: Any) -> Negation:
     )
 
 
+def _macros(ctx: _Ctx, raw: Any) -> None:
+    """Read ``macros`` in file order; a macro may use the macros defined above it."""
+    for name, source in _mapping(ctx, raw, "macros").items():
+        where = f"macros.{name}"
+        if not MACRO_NAME.fullmatch(name):
+            raise ctx.fail(where, "expected a name of lower-case letters, digits and _, starting with a letter")
+        if not isinstance(source, str) or not source:
+            raise ctx.fail(where, f"expected a non-empty regex, got {source!r}")
+        expanded = ctx.expand(source, where)
+        try:
+            re.compile(expanded)
+        except re.error as exc:
+            raise ctx.fail(where, f"bad regex {source!r}: {exc}") from None
+        ctx.macros[name] = expanded
+
+
 def parse_taxonomy(data: Any, path: str = "<taxonomy>") -> Taxonomy:
     """Validate already-parsed YAML; ``path`` is only used in error messages."""
     ctx = _Ctx(path)
     top = _mapping(ctx, data, "top level")
-    unknown = set(top) - {"version", "negation", "segmentation", "legal_area", "service", "flags"}
+    unknown = set(top) - {"version", "negation", "segmentation", "macros", "legal_area", "service", "flags"}
     if unknown:
         raise ctx.fail(
             "top level",
-            f"unknown keys {sorted(unknown)}; expected version, negation, segmentation, legal_area, service, flags",
+            f"unknown keys {sorted(unknown)}; expected version, negation, segmentation, macros, legal_area, service, "
+            "flags",
         )
     if top.get("version", 1) != 1:
         raise ctx.fail("version", f"expected 1, got {top.get('version')!r}")
     segmentation = _mapping(ctx, top.get("segmentation"), "segmentation")
     extra_words = _strings(ctx, segmentation.get("words"), "segmentation.words")
+    _macros(ctx, top.get("macros"))
     axes = {name: _axis(ctx, name, top.get(name)) for name in AXES}
     words = dict.fromkeys(extra_words)
     for axis in axes.values():
@@ -263,7 +309,7 @@ def parse_taxonomy(data: Any, path: str = "<taxonomy>") -> Taxonomy:
             for rule in label.rules:
                 if rule.kind == "word":
                     words[rule.source] = None
-    return Taxonomy(path, _negation(ctx, top.get("negation")), axes, tuple(words))
+    return Taxonomy(path, _negation(ctx, top.get("negation")), axes, tuple(words), dict(ctx.macros))
 
 
 def load_taxonomy(path: Path | str | None = None) -> Taxonomy:

@@ -1,9 +1,10 @@
-"""Post-call backlog: recordings of ended calls with no live transcript, or whose live stream was refused or
-failed, transcribed from the stereo WAV (left = caller, right = agent), oldest first."""
+"""Post-call backlog: recordings of ended calls with no complete live transcript, or whose live stream was
+refused or failed, transcribed from the stereo WAV (left = caller, right = agent), oldest first."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,8 @@ _PENDING = """
     WHERE r.ended_at IS NOT NULL
       AND s.batch_done_at IS NULL
       AND (s.live_failed IS NOT NULL
-           OR NOT EXISTS (SELECT 1 FROM transcripts t WHERE t.call_id = r.call_id AND t.source = 'live'))
+           OR (s.live_done_at IS NULL
+               AND NOT EXISTS (SELECT 1 FROM transcripts t WHERE t.call_id = r.call_id AND t.source = 'live')))
 """
 
 
@@ -56,8 +58,14 @@ async def stats(conn: Any) -> BacklogStats:
     return result
 
 
-async def pending(conn: Any, limit: int = 100) -> list[BacklogItem]:
-    rows = await conn.fetch("SELECT r.id, r.call_id, r.path" + _PENDING + " ORDER BY r.ended_at, r.id LIMIT $1", limit)
+async def pending(conn: Any, limit: int = 100, busy: Collection[UUID] = ()) -> list[BacklogItem]:
+    """The oldest waiting recordings, except those of ``busy`` calls (a live stream of theirs is still open)."""
+    rows = await conn.fetch(
+        "SELECT r.id, r.call_id, r.path" + _PENDING + " AND r.call_id <> ALL($2::uuid[]) ORDER BY r.ended_at, r.id"
+        " LIMIT $1",
+        limit,
+        list(busy),
+    )
     return [BacklogItem(r["id"], r["call_id"], Path(r["path"])) for r in rows]
 
 
@@ -92,12 +100,12 @@ async def _mark_done(conn: Any, call_id: UUID, error: str | None) -> None:
     )
 
 
-async def run_once(pool: Any, models: ModelPool, limit: int = 100) -> list[BacklogItem]:
+async def run_once(pool: Any, models: ModelPool, limit: int = 100, busy: Collection[UUID] = ()) -> list[BacklogItem]:
     """Work through up to ``limit`` waiting recordings, oldest first; return them in the order done.
 
     Run one backlog runner per database: two would transcribe the same recordings.
     """
-    items = await pending(pool, limit)
+    items = await pending(pool, limit, busy)
     for item in items:
         await transcribe_one(pool, models, item)
     await stats(pool)

@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import wave
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +54,51 @@ def model_sample_rate(path: Path) -> int:
 
 
 # --- inside a worker process -------------------------------------------------------------------------------
+#
+# A new recognizer fills its decoding-graph cache (Vosk composes HCLr and Gr on the fly) during its first
+# seconds of audio: about a second of CPU with the Korean model, during which a live stream falls behind. A
+# recognizer that has decoded before is about ten times faster. So each worker keeps its recognizers for the
+# next stream or recording, and starts with one warmed on a second of silence. After FinalResult a recognizer
+# starts afresh (new feature pipeline and speaker adaptation) except that Vosk's word times run on from the
+# audio it decoded before; those are shifted back here.
+
+MAX_IDLE = 4  # recognizers kept per worker between streams
+MAX_USES = 200  # then a recognizer is dropped, so its graph cache does not grow without end
 
 _model: Any = None
 _model_rate = 16000
-_streams: dict[str, tuple[Any, Resampler]] = {}
+
+
+@dataclass
+class _Recognizer:
+    rec: Any
+    base: int = 0  # samples (at the model's rate) decoded before the current stream: Vosk's time origin
+    fed: int = 0  # samples of the current stream
+    uses: int = 0
+
+    def accept(self, data: bytes) -> bool:
+        self.fed += len(data) // 2
+        return bool(self.rec.AcceptWaveform(data))
+
+    def result(self, raw: str) -> dict[str, Any]:
+        """A Vosk result with its word times from the start of the current stream."""
+        result: dict[str, Any] = json.loads(raw)
+        if self.base:
+            shift = self.base / _model_rate
+            for w in result.get("result") or ():
+                w["start"] = round(float(w["start"]) - shift, 6)
+                w["end"] = round(float(w["end"]) - shift, 6)
+        return result
+
+
+@dataclass
+class _Stream:
+    recognizer: _Recognizer
+    resampler: Resampler = field(repr=False)
+
+
+_idle: list[_Recognizer] = []
+_streams: dict[str, _Stream] = {}
 
 
 def _load(path: str) -> int:
@@ -70,49 +111,71 @@ def _load(path: str) -> int:
     except Exception as exc:
         raise ModelError(f"Vosk could not load the model at {path}: {exc}") from None
     _model_rate = model_sample_rate(Path(path))
+    warm = _take()
+    warm.accept(b"\0\0" * _model_rate)
+    warm.rec.FinalResult()
+    _give(warm)
     return os.getpid()
 
 
-def _recognizer() -> Any:
+def _take() -> _Recognizer:
+    if _idle:
+        return _idle.pop()
     import vosk
 
     rec = vosk.KaldiRecognizer(_model, _model_rate)
     rec.SetWords(True)
-    return rec
+    return _Recognizer(rec)
+
+
+def _give(r: _Recognizer) -> None:
+    """Keep a recognizer whose utterance is finalized for the next stream."""
+    r.base += r.fed
+    r.fed = 0
+    r.uses += 1
+    if r.uses < MAX_USES and len(_idle) < MAX_IDLE:
+        _idle.append(r)
 
 
 def _open(stream: str, rate: int) -> None:
-    _streams[stream] = (_recognizer(), Resampler(rate, _model_rate))
+    _streams[stream] = _Stream(_take(), Resampler(rate, _model_rate))
 
 
 def _feed(stream: str, pcm: bytes) -> list[dict[str, Any]]:
-    rec, rs = _streams[stream]
-    data = rs.feed(pcm)
+    s = _streams[stream]
+    r = s.recognizer
+    data = s.resampler.feed(pcm)
     out: list[dict[str, Any]] = []
     for i in range(0, len(data), CHUNK_BYTES):
-        if rec.AcceptWaveform(data[i : i + CHUNK_BYTES]):
-            out.append(json.loads(rec.Result()))
+        if r.accept(data[i : i + CHUNK_BYTES]):
+            out.append(r.result(r.rec.Result()))
     if not out:
-        out.append(json.loads(rec.PartialResult()))
+        out.append(json.loads(r.rec.PartialResult()))
     return out
 
 
 def _close(stream: str) -> dict[str, Any]:
-    rec, _ = _streams.pop(stream)
-    result: dict[str, Any] = json.loads(rec.FinalResult())
+    r = _streams.pop(stream).recognizer
+    result = r.result(r.rec.FinalResult())
+    _give(r)
     return result
 
 
 def _drop(stream: str) -> None:
-    _streams.pop(stream, None)
+    s = _streams.pop(stream, None)
+    if s is not None:
+        s.recognizer.rec.FinalResult()
+        _give(s.recognizer)
 
 
-def _decode(rec: Any, data: bytes) -> list[dict[str, Any]]:
+def _decode(data: bytes) -> list[dict[str, Any]]:
+    r = _take()
     out: list[dict[str, Any]] = []
     for i in range(0, len(data), CHUNK_BYTES):
-        if rec.AcceptWaveform(data[i : i + CHUNK_BYTES]):
-            out.append(json.loads(rec.Result()))
-    out.append(json.loads(rec.FinalResult()))
+        if r.accept(data[i : i + CHUNK_BYTES]):
+            out.append(r.result(r.rec.Result()))
+    out.append(r.result(r.rec.FinalResult()))
+    _give(r)
     return out
 
 
@@ -126,7 +189,7 @@ def _transcribe_wav(path: str) -> dict[str, list[dict[str, Any]]]:
             )
         rate, channels, pcm = w.getframerate(), w.getnchannels(), w.readframes(w.getnframes())
     legs = dict(zip(("caller", "agent"), split_stereo(pcm), strict=True)) if channels == 2 else {"caller": pcm}
-    return {leg: _decode(_recognizer(), Resampler(rate, _model_rate).feed(data)) for leg, data in legs.items()}
+    return {leg: _decode(Resampler(rate, _model_rate).feed(data)) for leg, data in legs.items()}
 
 
 # --- in the service process --------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class Stack:
     proc: subprocess.Popen[bytes]
     tmp: Path
     env: dict[str, str]
+    gateway_port: int  # where the front sends calls the service places (callbacks); tests listen there
 
     @property
     def flows(self) -> Path:
@@ -154,7 +155,9 @@ class Stack:
 def stack(db: str, tmp_path: Path) -> Iterator[Stack]:
     sip_port = free_udp_block(1)
     cell_base = free_udp_block(3)
+    gateway_port = free_udp_block(1, 41000, 45000)
     env = {
+        "HOTLINE_SIP_OUTBOUND_GATEWAY": f"127.0.0.1:{gateway_port}",
         "HOTLINE_SIP_LISTEN_PORT": str(sip_port),
         "HOTLINE_SIP_CELL_BASE_PORT": str(cell_base),
         "HOTLINE_SIP_CELLS": "2",
@@ -183,7 +186,7 @@ def stack(db: str, tmp_path: Path) -> Iterator[Stack]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    s = Stack(db, sip_port, http_port, proc, tmp_path, env)
+    s = Stack(db, sip_port, http_port, proc, tmp_path, env, gateway_port)
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:

@@ -231,7 +231,9 @@ async def _agent(stack: Stack, username: str, password: str) -> None:
         )
     finally:
         await conn.close()
-    assert hotline(stack.db, "agent", "login", username, **stack.env).returncode == 0
+    login = hotline(stack.db, "agent", "login", username, **stack.env, HOTLINE_AGENT_PASSWORD=password)  # REST API
+    assert login.returncode == 0, login.stderr
+    assert login.stdout.strip() == f"agent {username}: available"
 
 
 def _phone(stack: Stack, scenario: str, username: str, password: str) -> subprocess.Popen[bytes]:

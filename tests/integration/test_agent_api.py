@@ -68,8 +68,9 @@ def test_agent_logs_in_pauses_with_a_reason_and_logs_out(api: int, db: str) -> N
 
 
 def test_wrong_password_and_missing_credentials_are_refused(api: int) -> None:
-    assert _call(api, "GET", "/api/agents/me", "lawyer01", "nope")[0] == 401
-    assert _call(api, "GET", "/api/agents/me", None, "")[0] == 401
+    assert _call(api, "GET", "/api/agents/me", "lawyer01", "nope") == (401, {"error": "wrong username or password"})
+    status, body = _call(api, "GET", "/api/agents/me", None, "")
+    assert status == 401 and "console password" in body["error"]
     assert _call(api, "POST", "/api/agents/me/state", "lawyer01", "password-123", b"{not json")[0] == 400
 
 

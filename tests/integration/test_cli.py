@@ -1,15 +1,24 @@
+import asyncio
 import json
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+import pytest
+from aiohttp import web
 
+from db import agents
+from hotline.acd import http as acd_http
 from hotline.privacy import NumberKeys
+from hotline.supervisor.state import POOL
 from tests.conftest import free_port
-from tests.integration.cli import ROOT, SECRET, finish, hotline, popen
+from tests.integration.cli import ROOT, SECRET, env_for, finish, hotline, popen
 
 
 def _get(url: str) -> tuple[int, dict[str, object]]:
@@ -39,6 +48,8 @@ def test_help_lists_every_subcommand() -> None:
         assert name in out.stdout
     for sub in (["up"], ["migrate"], ["status"], ["registry", "import"]):
         assert hotline("postgresql://unused/none", *sub, "--help").returncode == 0
+    login = hotline("postgresql://unused/none", "agent", "login", "--help")
+    assert login.returncode == 0 and "--password-file" in login.stdout and "HOTLINE_AGENT_PASSWORD" in login.stdout
 
 
 def test_migrate_twice_then_status(empty_db: str) -> None:
@@ -147,3 +158,168 @@ def test_check_flows_passes_on_shipped_flows_and_names_file_line_node_field_on_a
     line = next(i for i, s in enumerate(text.splitlines(), 1) if "next: office_hours}" in s)
     assert f"{broken}:{line}: node language:" in out.stdout + out.stderr
     assert "office_hourz" in out.stdout + out.stderr
+
+
+@pytest.fixture
+async def agent_api(db: str) -> AsyncIterator[int]:
+    """The agents' REST API (hotline/acd/http.py) on a loopback port, against the test database, with
+    lawyer01 (password-123) and the supervisor boss (boss-password)."""
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
+    async with pool.acquire() as conn:
+        await agents.create(conn, "lawyer01", "张律师", "lawyer", "password-123")
+        await agents.create(conn, "boss", "王主任", "supervisor", "boss-password")
+    app = web.Application()
+    app[POOL] = pool
+    app.add_routes(acd_http.routes())
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield int(runner.addresses[0][1])
+    await runner.cleanup()
+    await pool.close()
+
+
+async def _agent_cli(db: str, *args: str, input_text: str = "", **extra: str) -> subprocess.CompletedProcess[str]:
+    """`hotline agent ...` in a subprocess while this event loop keeps serving the API."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hotline",
+        "agent",
+        *args,
+        cwd=ROOT,
+        env=env_for(db, **extra),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(input_text.encode()), 60)
+    assert proc.returncode is not None
+    return subprocess.CompletedProcess(list(args), proc.returncode, out.decode(), err.decode())
+
+
+async def _state_and_log(db: str, username: str) -> tuple[str, list[tuple[object, ...]]]:
+    conn = await asyncpg.connect(db)
+    try:
+        state = await conn.fetchval("SELECT state FROM agents WHERE username = $1", username)
+        log = await conn.fetch(
+            """SELECT from_state, to_state, cause, actor, reason FROM agent_state_log l
+               JOIN agents a ON a.id = l.agent_id WHERE a.username = $1 ORDER BY l.id""",
+            username,
+        )
+    finally:
+        await conn.close()
+    return state, [tuple(r) for r in log]
+
+
+async def test_agent_login_pause_logout_go_through_the_api_and_are_logged_with_their_cause(
+    agent_api: int, db: str, tmp_path: Path
+) -> None:
+    port = str(agent_api)
+    login = await _agent_cli(db, "login", "lawyer01", HOTLINE_HTTP_PORT=port, HOTLINE_AGENT_PASSWORD="password-123")
+    assert login.returncode == 0, login.stderr
+    assert login.stdout.strip() == "agent lawyer01: available"
+    password_file = tmp_path / "password"
+    password_file.write_text("password-123\n", encoding="utf-8")
+    pause = await _agent_cli(
+        db, "pause", "lawyer01", "--reason", "午休", "--password-file", str(password_file), HOTLINE_HTTP_PORT=port
+    )
+    assert pause.returncode == 0, pause.stderr
+    assert pause.stdout.strip() == "agent lawyer01: paused (午休)"
+    logout = await _agent_cli(
+        db, "logout", "lawyer01", "--password-file", "-", input_text="password-123\n", HOTLINE_HTTP_PORT=port
+    )
+    assert logout.returncode == 0, logout.stderr
+    assert await _state_and_log(db, "lawyer01") == (
+        "logged_out",
+        [
+            ("logged_out", "available", "agent", "lawyer01", None),
+            ("available", "paused", "agent", "lawyer01", "午休"),
+            ("paused", "logged_out", "agent", "lawyer01", None),
+        ],
+    )
+
+
+async def test_agent_login_with_a_wrong_password_is_refused_and_changes_nothing(agent_api: int, db: str) -> None:
+    out = await _agent_cli(
+        db, "login", "lawyer01", HOTLINE_HTTP_PORT=str(agent_api), HOTLINE_AGENT_PASSWORD="password-124"
+    )
+    assert out.returncode == 1
+    assert out.stderr.strip() == f"hotline: error: lawyer01: wrong username or password (http://127.0.0.1:{agent_api})"
+    assert await _state_and_log(db, "lawyer01") == ("logged_out", [])
+
+
+async def test_a_change_the_state_rules_forbid_prints_the_services_reason(agent_api: int, db: str) -> None:
+    conn = await asyncpg.connect(db)
+    try:
+        await conn.execute("UPDATE agents SET state = 'on_call' WHERE username = 'lawyer01'")
+    finally:
+        await conn.close()
+    out = await _agent_cli(
+        db, "logout", "lawyer01", HOTLINE_HTTP_PORT=str(agent_api), HOTLINE_AGENT_PASSWORD="password-123"
+    )
+    assert out.returncode == 1
+    assert "hotline: error: the service refused: agent lawyer01 cannot go from 'on_call' to 'logged_out'" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert await _state_and_log(db, "lawyer01") == ("on_call", [])
+
+
+async def test_a_supervisor_forces_a_pause_with_their_own_password_and_an_agent_may_not(
+    agent_api: int, db: str
+) -> None:
+    port = str(agent_api)
+    out = await _agent_cli(
+        db,
+        "pause",
+        "lawyer01",
+        "--as",
+        "boss",
+        "--reason",
+        "质检谈话",
+        HOTLINE_HTTP_PORT=port,
+        HOTLINE_AGENT_PASSWORD="boss-password",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "agent lawyer01: paused (质检谈话)"
+    assert await _state_and_log(db, "lawyer01") == (
+        "paused",
+        [("logged_out", "paused", "supervisor", "boss", "质检谈话")],
+    )
+    out = await _agent_cli(
+        db,
+        "pause",
+        "boss",
+        "--as",
+        "lawyer01",
+        "--reason",
+        "x",
+        HOTLINE_HTTP_PORT=port,
+        HOTLINE_AGENT_PASSWORD="password-123",
+    )
+    assert out.returncode == 1
+    assert "may not change another agent's state" in out.stderr
+    assert await _state_and_log(db, "boss") == ("logged_out", [])
+
+
+def test_agent_state_change_without_a_running_service_names_the_url_and_hotline_up() -> None:
+    port = free_port()
+    out = hotline(
+        "postgresql://unused/none",
+        "agent",
+        "login",
+        "lawyer01",
+        HOTLINE_HTTP_PORT=str(port),
+        HOTLINE_AGENT_PASSWORD="password-123",
+    )
+    assert out.returncode == 2
+    assert f"http://127.0.0.1:{port}" in out.stderr and "`hotline up` must be running" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_agent_password_is_never_an_argument_and_a_missing_one_names_the_ways_to_give_it() -> None:
+    on_command_line = hotline("postgresql://unused/none", "agent", "login", "lawyer01", "--password", "s3cret-pw")
+    assert on_command_line.returncode == 2
+    assert "--password-file" in on_command_line.stderr and "s3cret-pw" not in on_command_line.stderr
+    missing = hotline("postgresql://unused/none", "agent", "login", "lawyer01", input_text="")
+    assert missing.returncode == 2
+    assert "--password-file" in missing.stderr and "HOTLINE_AGENT_PASSWORD" in missing.stderr

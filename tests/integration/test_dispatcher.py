@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 import pytest
 
-from hotline.acd.dispatcher import Dispatcher, LostLeadership
+from hotline.acd.dispatcher import MIN_CALLERS_PER_QUEUE, PENALTY_STEPS, Dispatcher, LostLeadership
 
 
 async def _seed(conn: asyncpg.Connection, callers: int, agents: int) -> int:
@@ -134,5 +134,164 @@ async def test_killed_leader_is_replaced_and_waiting_callers_are_still_served(db
         stop_b.set()
         await task_b
         assert b.stats.terms == 1
+    finally:
+        await pool.close()
+
+
+async def _agent(conn: asyncpg.Connection, name: str, queues: dict[str, int], skills: tuple[str, ...] = ()) -> int:
+    """An available agent, member of `queues` (name -> penalty), holding `skills` ("kind:name", level 5)."""
+    agent: int = await conn.fetchval(
+        "INSERT INTO agents (username, display_name, role, state, state_changed_at) "
+        "VALUES ($1, $1, 'lawyer', 'available', now() - interval '1 minute') RETURNING id",
+        name,
+    )
+    for queue, penalty in queues.items():
+        await conn.execute(
+            "INSERT INTO queue_members (queue_id, agent_id, penalty) SELECT id, $2, $3 FROM queues WHERE name = $1",
+            queue,
+            agent,
+            penalty,
+        )
+    for skill in skills:
+        kind, _, skill_name = skill.partition(":")
+        skill_id = await conn.fetchval(
+            "INSERT INTO skills (kind, name) VALUES ($1, $2) ON CONFLICT (kind, name) DO UPDATE SET name = $2 "
+            "RETURNING id",
+            kind,
+            skill_name,
+        )
+        await conn.execute("INSERT INTO agent_skills (agent_id, skill_id, level) VALUES ($1, $2, 5)", agent, skill_id)
+    return agent
+
+
+async def _caller(
+    conn: asyncpg.Connection,
+    queue: str,
+    *,
+    waited_s: float = 0,
+    skills: tuple[str, ...] = (),
+    not_before_s: float | None = None,
+) -> int:
+    """A waiting caller in `queue` who joined `waited_s` ago; `not_before_s` from now, if given."""
+    call = await conn.fetchval(
+        "INSERT INTO calls (sip_call_id, caller_masked, caller_kind) VALUES ($1, '未显示', 'withheld') RETURNING id",
+        uuid.uuid4().hex,
+    )
+    entry: int = await conn.fetchval(
+        """INSERT INTO queue_entries (call_id, queue_id, cell, skills, entered_at, not_before)
+           SELECT $1, id, 'cell1', $3, now() - make_interval(secs => $4),
+                  now() + make_interval(secs => $5) FROM queues WHERE name = $2 RETURNING id""",
+        call,
+        queue,
+        list(skills),
+        waited_s,
+        not_before_s,
+    )
+    return entry
+
+
+async def _offers(conn: asyncpg.Connection) -> dict[int, int]:
+    """Offered entry -> agent."""
+    return {
+        r["id"]: r["agent_id"]
+        for r in await conn.fetch("SELECT id, agent_id FROM queue_entries WHERE state = 'offered'")
+    }
+
+
+async def test_one_pass_serves_every_queue_and_an_agent_in_two_queues_gets_one_caller(db: str) -> None:
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            both = await _agent(conn, "both", {"legal_aid": 0, "mediation": 0})
+            aid_only = await _agent(conn, "aidonly", {"legal_aid": 0})
+            # The mediation caller has waited longest, so mediation chooses first and takes the shared agent.
+            mediation = await _caller(conn, "mediation", waited_s=120)
+            aid = await _caller(conn, "legal_aid", waited_s=60)
+            await _caller(conn, "legal_aid", waited_s=10)
+            d = Dispatcher(pool, "solo")
+            d.term = await _take_term(pool)
+            assert await d.match_all() == 2
+            assert await _offers(conn) == {mediation: both, aid: aid_only}
+            assert await conn.fetchval("SELECT count(*) FROM agents WHERE state = 'reserved'") == 2
+            log = await conn.fetch("SELECT agent_id, cause, actor FROM agent_state_log WHERE to_state = 'reserved'")
+            assert sorted(tuple(r) for r in log) == sorted(
+                [(both, "system", "dispatcher solo"), (aid_only, "system", "dispatcher solo")]
+            )
+            assert await d.match_all() == 0  # nobody left to offer the third caller to
+    finally:
+        await pool.close()
+
+
+async def test_a_callback_is_not_offered_before_its_not_before(db: str) -> None:
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            await _agent(conn, "lawyer1", {"legal_aid": 0})
+            entry = await _caller(conn, "legal_aid", waited_s=300, not_before_s=60)
+            d = Dispatcher(pool, "solo")
+            d.term = await _take_term(pool)
+            assert await d.match_all() == 0
+            assert await d.offer(entry, await conn.fetchval("SELECT id FROM agents")) is False
+            await conn.execute("UPDATE queue_entries SET not_before = now() - interval '1 second'")
+            assert await d.match_all() == 1
+            assert list(await _offers(conn)) == [entry]
+    finally:
+        await pool.close()
+
+
+async def test_an_agent_is_offered_a_caller_behind_a_long_line_that_needs_a_skill_nobody_free_has(db: str) -> None:
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            agent = await _agent(conn, "lawyer1", {"minority_language": 0})
+            for _ in range(3 * MIN_CALLERS_PER_QUEUE):  # ahead in line, but they need a Yi speaker
+                await _caller(conn, "minority_language", waited_s=100, skills=("language:yi",))
+            plain = await _caller(conn, "minority_language", waited_s=5)
+            d = Dispatcher(pool, "solo")
+            d.term = await _take_term(pool)
+            made = [await d.match_all() for _ in range(4)]
+            assert sum(made) == 1
+            assert await _offers(conn) == {plain: agent}
+    finally:
+        await pool.close()
+
+
+async def test_a_member_with_a_penalty_takes_only_callers_who_have_waited(db: str) -> None:
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            backup = await _agent(conn, "backup", {"operator": 5})
+            await _caller(conn, "operator", waited_s=3)
+            d = Dispatcher(pool, "solo")
+            d.term = await _take_term(pool)
+            assert await d.match_all() == 0
+            waited = await _caller(conn, "operator", waited_s=PENALTY_STEPS[-1].after_s + 5)
+            assert await d.match_all() == 1
+            assert await _offers(conn) == {waited: backup}
+    finally:
+        await pool.close()
+
+
+async def test_fewest_calls_offers_the_agent_with_fewer_calls_today_not_the_longest_idle(db: str) -> None:
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("UPDATE queues SET strategy = 'fewest_calls' WHERE name = 'complaints'")
+            busy = await _agent(conn, "busy", {"complaints": 0})
+            fresh = await _agent(conn, "fresh", {"complaints": 0})
+            await conn.execute("UPDATE agents SET state_changed_at = now() - interval '10 minutes' WHERE id = $1", busy)
+            for minutes in (50, 40, 30):
+                await conn.execute(
+                    """INSERT INTO agent_state_log (agent_id, from_state, to_state, cause, actor, at)
+                       VALUES ($1, 'reserved', 'on_call', 'agent', 'busy', now() - make_interval(mins => $2)),
+                              ($1, 'on_call', 'wrap_up', 'agent', 'busy', now() - make_interval(mins => $2 - 5))""",
+                    busy,
+                    minutes,
+                )
+            entry = await _caller(conn, "complaints")
+            d = Dispatcher(pool, "solo")
+            d.term = await _take_term(pool)
+            assert await d.match_all() == 1
+            assert await _offers(conn) == {entry: fresh}
     finally:
         await pool.close()

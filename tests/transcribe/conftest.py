@@ -16,6 +16,7 @@ from aiohttp import web
 
 from hotline.transcribe.http import make_app
 from hotline.transcribe.models import ModelPool
+from hotline.transcribe.risk import RiskDetector
 from hotline.transcribe.service import Transcriber
 from tests.conftest import free_port
 
@@ -69,6 +70,12 @@ def live_limit() -> int:
 
 
 @pytest.fixture
+def risk() -> RiskDetector | None:
+    """The service's risk detector; None: no risk flags (test modules override this)."""
+    return None
+
+
+@pytest.fixture
 async def pg(db: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
     yield pool
@@ -76,8 +83,10 @@ async def pg(db: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-async def service(models: ModelPool, pg: asyncpg.Pool, live_limit: int) -> AsyncIterator[Service]:
-    transcriber = Transcriber(models, live_limit, pg)
+async def service(
+    models: ModelPool, pg: asyncpg.Pool, live_limit: int, risk: RiskDetector | None
+) -> AsyncIterator[Service]:
+    transcriber = Transcriber(models, live_limit, pg, risk=risk)
     runner = web.AppRunner(make_app(transcriber))
     await runner.setup()
     port = free_port()

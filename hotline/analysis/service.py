@@ -1,0 +1,238 @@
+"""Post-call analysis of one call: tags from the caller's words, a pre-filled work order, a quality score.
+
+Everything for one call happens in one transaction under a per-call advisory lock, so a call is never half
+analysed and two workers never analyse it at once. Running it again on the same transcript changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from db import qa as qa_db
+from db import suggestions, tickets
+from db import tags as tags_db
+from db.tags import TagRow
+from hotline.analysis.plan import URGENT_FLAGS, Proposal, TicketFields, plan_ticket
+from hotline.errors import HotlineError
+from hotline.qa import QaResult, QaRules, Segment, evaluate, normalise
+from hotline.tag import Tags, Taxonomy, tag
+
+log = logging.getLogger(__name__)
+
+_LOCK_CLASS = 12348_06  # pg_advisory_xact_lock(class, hashtext(call id)): one analysis of a call at a time
+NO_TRANSCRIPT = "no transcript"
+ACTOR = "analysis"
+
+
+class CallNotFound(HotlineError):
+    pass
+
+
+@dataclass(frozen=True)
+class AnalysisOutcome:
+    call_id: UUID
+    status: str  # "done", "skipped" (already analysed on this transcript), "error"
+    error: str | None = None
+    tags: Tags | None = None
+    ticket_number: str | None = None
+    ticket_created: bool = False
+    suggested: tuple[str, ...] = ()  # "field=value" filled into the work order by this run
+    qa: QaResult | None = None
+
+    def summary(self) -> str:
+        """One line for logs and the CLI; never a caller number."""
+        if self.status == "skipped":
+            return f"call {self.call_id}: already analysed"
+        parts = [f"call {self.call_id}:"]
+        if self.error:
+            parts.append(f"error: {self.error};")
+        if self.tags is not None:
+            flags = ", ".join(self.tags.flags) or "-"
+            parts.append(f"{self.tags.legal_area} / {self.tags.service} / {flags};")
+        if self.ticket_number:
+            created = " (new)" if self.ticket_created else ""
+            filled = ", ".join(self.suggested) or "nothing filled"
+            parts.append(f"work order {self.ticket_number}{created}: {filled};")
+        parts.append(f"QA {self.qa.score}" if self.qa is not None else "no QA")
+        return " ".join(parts)
+
+
+def caller_text(segments: list[Segment]) -> str:
+    """The caller's words in time order, spaces removed, one sentence per segment (clause breaks stop the
+    tagger's negation from reaching into the next utterance)."""
+    said = [normalise(s.text) for s in sorted(segments, key=lambda s: (s.start_ms, s.end_ms)) if s.channel == "caller"]
+    return "。".join(t for t in said if t)
+
+
+def proposals(tags: Tags) -> list[Proposal]:
+    """The tagger's result as work-order suggestions, with its score and the rules that matched."""
+
+    def explain(axis: str, label: str) -> tuple[float | None, str | None]:
+        score = tags.scores.get(axis, {}).get(label)
+        rules = dict.fromkeys(m.rule for m in tags.matches if m.axis == axis and m.label == label and not m.negated)
+        return score, "、".join(rules) or None
+
+    out = [
+        Proposal("legal_area", tags.legal_area, *explain("legal_area", tags.legal_area)),
+        Proposal("service", tags.service, *explain("service", tags.service)),
+    ]
+    out += [Proposal("flag", f, *explain("flags", f)) for f in tags.flags]
+    return out
+
+
+def _tag_rows(props: list[Proposal]) -> list[TagRow]:
+    return [TagRow(p.field, p.value, p.score, p.rule) for p in props]
+
+
+def _qa_rows(result: QaResult | None) -> list[TagRow]:
+    if result is None:
+        return []
+    return [TagRow("quality", i.name, float(i.lost), i.detail) for i in result.items if not i.passed]
+
+
+async def _agent_connected_ms(conn: Any, call_id: UUID, rows: list[Any]) -> int | None:
+    """When the agent was bridged, in ms of the recording's timeline; known for batch transcripts only (live
+    streams have their own time origin)."""
+    recording_ids = {r["recording_id"] for r in rows}
+    if not rows or any(r["source"] != "batch" for r in rows) or len(recording_ids) != 1 or None in recording_ids:
+        return None
+    started: dt.datetime | None = await conn.fetchval(
+        "SELECT started_at FROM recordings WHERE id = $1", next(iter(recording_ids))
+    )
+    connected: dt.datetime | None = await conn.fetchval(
+        "SELECT min(at) FROM call_events WHERE call_id = $1 AND event = 'CONNECT'", call_id
+    )
+    if started is None or connected is None:
+        return None
+    return max(0, round((connected - started).total_seconds() * 1000))
+
+
+async def _ensure_ticket(
+    conn: Any, call: Any, props: list[Proposal], ticket_prefix: str, timezone: str
+) -> tuple[Any | None, bool]:
+    row = await conn.fetchrow(
+        "SELECT id, number, legal_area, service, flags, priority FROM tickets WHERE call_id = $1 ORDER BY id LIMIT 1",
+        call["id"],
+    )
+    if row is not None or call["agent_id"] is None:
+        return row, False
+    urgent = any(p.field == "flag" and p.value in URGENT_FLAGS for p in props)
+    created = await tickets.create(
+        conn,
+        prefix=ticket_prefix,
+        tz=timezone,
+        actor=ACTOR,
+        call_id=call["id"],
+        assignee_id=call["agent_id"],
+        caller_masked=call["caller_masked"],
+        prefecture_code=call["prefecture_code"],
+        priority="urgent" if urgent else "normal",
+    )
+    row = await conn.fetchrow(
+        "SELECT id, number, legal_area, service, flags, priority FROM tickets WHERE id = $1", created.id
+    )
+    return row, True
+
+
+async def _fill_ticket(conn: Any, ticket: Any, props: list[Proposal]) -> tuple[str, ...]:
+    current = TicketFields(ticket["legal_area"], ticket["service"], tuple(ticket["flags"]), ticket["priority"])
+    plan = plan_ticket(current, await suggestions.for_ticket(conn, ticket["id"]), props)
+    if plan.empty:
+        return ()
+    await suggestions.withdraw(conn, plan.withdraw)
+    await suggestions.update_fields(
+        conn,
+        ticket["id"],
+        fields=plan.fields,
+        add_flags=plan.add_flags,
+        remove_flags=plan.remove_flags,
+        priority=plan.priority,
+    )
+    for p in plan.add:
+        await suggestions.add(conn, ticket["id"], p.field, p.value, source="tagger", score=p.score, rule=p.rule)
+    return tuple(f"{p.field}={p.value}" for p in plan.add)
+
+
+async def analyse_call(
+    conn: Any,
+    call_id: UUID,
+    taxonomy: Taxonomy,
+    rules: QaRules,
+    *,
+    ticket_prefix: str = "YN",
+    timezone: str = "Asia/Shanghai",
+    force: bool = False,
+) -> AnalysisOutcome:
+    """Tag the call, make sure an answered call has a work order and fill its empty fields (recorded as
+    suggestions), score the agent's side, and mark the call analysed, in one transaction.
+
+    Skipped (nothing changes) when the call was already analysed on its current transcript, unless ``force``;
+    a forced run on an unchanged transcript and unchanged rules changes nothing either. A call without
+    transcript segments is marked with the error ``no transcript`` and gets no tags and no QA score; an
+    answered one still gets its work order. Raises CallNotFound for an unknown call.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _LOCK_CLASS, str(call_id))
+        call = await conn.fetchrow(
+            "SELECT id, agent_id, queue_id, caller_masked, prefecture_code FROM calls WHERE id = $1", call_id
+        )
+        if call is None:
+            raise CallNotFound(f"no call with id {call_id}")
+        transcribed_at: dt.datetime | None = await conn.fetchval(
+            "SELECT greatest(batch_done_at, live_done_at) FROM transcription_state WHERE call_id = $1", call_id
+        )
+        state = await conn.fetchrow("SELECT transcribed_at FROM analysis_state WHERE call_id = $1", call_id)
+        if state is not None and not force:
+            before = state["transcribed_at"]
+            if transcribed_at is None or (before is not None and before >= transcribed_at):
+                return AnalysisOutcome(call_id, "skipped")
+
+        rows = await conn.fetch(
+            """SELECT channel, start_ms, end_ms, text, source, recording_id FROM transcripts
+               WHERE call_id = $1 ORDER BY start_ms, id""",
+            call_id,
+        )
+        rows = [r for r in rows if normalise(r["text"])]
+        segments = [Segment(r["channel"], r["start_ms"], r["end_ms"], r["text"]) for r in rows]
+        error = None if segments else NO_TRANSCRIPT
+
+        text = caller_text(segments)
+        tags = await asyncio.to_thread(tag, text, taxonomy) if text else None
+        props = proposals(tags) if tags is not None else []
+        await tags_db.replace(conn, call_id, "tagger", _tag_rows(props))
+
+        ticket, created = await _ensure_ticket(conn, call, props, ticket_prefix, timezone)
+        filled = await _fill_ticket(conn, ticket, props) if ticket is not None else ()
+
+        result: QaResult | None = None
+        if call["agent_id"] is not None and segments:
+            connected = await _agent_connected_ms(conn, call_id, rows)
+            result = evaluate(segments, rules, agent_connected_ms=connected)
+            await qa_db.store(conn, call_id, result)
+        else:
+            await qa_db.delete(conn, call_id)
+        await tags_db.replace(conn, call_id, "qa", _qa_rows(result))
+
+        await conn.execute(
+            """INSERT INTO analysis_state (call_id, transcribed_at, done_at, error) VALUES ($1, $2, now(), $3)
+               ON CONFLICT (call_id) DO UPDATE SET transcribed_at = EXCLUDED.transcribed_at,
+                   done_at = EXCLUDED.done_at, error = EXCLUDED.error""",
+            call_id,
+            transcribed_at,
+            error,
+        )
+    return AnalysisOutcome(
+        call_id,
+        "error" if error else "done",
+        error=error,
+        tags=tags,
+        ticket_number=ticket["number"] if ticket is not None else None,
+        ticket_created=created,
+        suggested=filled,
+        qa=result,
+    )

@@ -1,0 +1,155 @@
+"""The post-call analysis worker: woken by NOTIFY 'transcribed', and polling for what it missed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+from uuid import UUID
+
+from hotline.analysis.service import AnalysisOutcome, CallNotFound, analyse_call
+from hotline.config import Settings
+from hotline.phone import redact
+from hotline.qa import QaRules, load_rules
+from hotline.tag import Taxonomy, load_taxonomy, tag
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "transcribed"  # NOTIFY'd with the call id by the transcription_state trigger (0005)
+
+# Calls whose transcript is complete (batch or live) and that were not analysed on that transcript yet.
+_PENDING = """
+    SELECT s.call_id FROM transcription_state s
+    JOIN calls c ON c.id = s.call_id
+    LEFT JOIN analysis_state a ON a.call_id = s.call_id
+    WHERE (s.batch_done_at IS NOT NULL OR s.live_done_at IS NOT NULL)
+      AND (a.call_id IS NULL OR a.transcribed_at IS NULL
+           OR a.transcribed_at < greatest(s.batch_done_at, s.live_done_at))
+    ORDER BY c.started_at, c.id
+    LIMIT $1
+"""
+
+
+async def pending(conn: Any, limit: int = 100) -> list[UUID]:
+    """Calls waiting for analysis, oldest call first."""
+    return [r["call_id"] for r in await conn.fetch(_PENDING, limit)]
+
+
+class AnalysisWorker:
+    """Analyses calls as their transcripts complete. Owned by one event loop; any number may run against one
+    database (the per-call lock in ``analyse_call`` makes a second worker harmless, only redundant)."""
+
+    def __init__(
+        self,
+        pool: Any,
+        taxonomy: Taxonomy,
+        rules: QaRules,
+        *,
+        ticket_prefix: str = "YN",
+        timezone: str = "Asia/Shanghai",
+        poll_interval: float = 30.0,
+        batch: int = 100,
+    ) -> None:
+        self.pool = pool
+        self.taxonomy = taxonomy
+        self.rules = rules
+        self.ticket_prefix = ticket_prefix
+        self.timezone = timezone
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self._wake: asyncio.Queue[UUID] = asyncio.Queue()
+
+    @classmethod
+    def from_settings(cls, pool: Any, settings: Settings) -> AnalysisWorker:
+        """Reads the QA rules (``qa.rules_path``) and the packaged tagger taxonomy; a bad file raises a
+        HotlineError naming it."""
+        return cls(
+            pool,
+            load_taxonomy(),
+            load_rules(settings.qa.rules_path),
+            ticket_prefix=settings.ticket_prefix,
+            timezone=settings.timezone,
+            poll_interval=settings.qa.poll_interval,
+        )
+
+    async def analyse(self, call_id: UUID, *, force: bool = False) -> AnalysisOutcome:
+        """Analyse one call. A failure other than a lost database is recorded in ``analysis_state.error`` so
+        the call is not retried in a loop (``hotline analyse --call ID`` retries it)."""
+        try:
+            async with self.pool.acquire() as conn:
+                outcome = await analyse_call(
+                    conn,
+                    call_id,
+                    self.taxonomy,
+                    self.rules,
+                    ticket_prefix=self.ticket_prefix,
+                    timezone=self.timezone,
+                    force=force,
+                )
+        except CallNotFound:
+            raise
+        except Exception as exc:
+            message = redact(f"{type(exc).__name__}: {exc}")[:500]
+            log.error("analysis of call %s failed: %s", call_id, message)
+            log.debug("analysis of call %s failed", call_id, exc_info=True)
+            await self.pool.execute(
+                """INSERT INTO analysis_state (call_id, transcribed_at, done_at, error)
+                   SELECT $1, greatest(s.batch_done_at, s.live_done_at), now(), $2
+                   FROM calls c LEFT JOIN transcription_state s ON s.call_id = c.id WHERE c.id = $1
+                   ON CONFLICT (call_id) DO UPDATE SET transcribed_at = EXCLUDED.transcribed_at,
+                       done_at = EXCLUDED.done_at, error = EXCLUDED.error""",
+                call_id,
+                message,
+            )
+            return AnalysisOutcome(call_id, "error", error=message)
+        if outcome.status != "skipped":
+            log.info("%s", outcome.summary())
+        return outcome
+
+    async def run_pending(self) -> list[AnalysisOutcome]:
+        """Analyse every call waiting now, oldest first."""
+        done: list[AnalysisOutcome] = []
+        seen: set[UUID] = set()
+        while True:
+            ids = [i for i in await pending(self.pool, self.batch) if i not in seen]
+            if not ids:
+                return done
+            for call_id in ids:
+                seen.add(call_id)
+                done.append(await self.analyse(call_id))
+
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        with contextlib.suppress(ValueError):
+            self._wake.put_nowait(UUID(payload))
+
+    async def run(self) -> None:
+        """Run until cancelled: LISTEN, catch up, then analyse each notified call and poll every
+        ``poll_interval`` seconds. A lost connection is retried after ``poll_interval``."""
+        await asyncio.to_thread(tag, "预热", self.taxonomy)  # jieba's dictionary loads off the event loop
+        while True:
+            try:
+                await self._listen()
+            except Exception as exc:  # the database went away, or a bug: keep the service up, try again later
+                message = redact(f"{type(exc).__name__}: {exc}")
+                log.warning("analysis worker: %s; retrying in %g s", message, self.poll_interval)
+            await asyncio.sleep(self.poll_interval)
+
+    async def _listen(self) -> None:
+        loop = asyncio.get_running_loop()
+        async with self.pool.acquire() as listener:
+            await listener.add_listener(CHANNEL, self._notified)
+            try:
+                while not listener.is_closed():
+                    await self.run_pending()
+                    deadline = loop.time() + self.poll_interval
+                    while (left := deadline - loop.time()) > 0 and not listener.is_closed():
+                        try:
+                            call_id = await asyncio.wait_for(self._wake.get(), left)
+                        except TimeoutError:
+                            break
+                        await self.analyse(call_id)
+            finally:
+                with contextlib.suppress(Exception):
+                    await listener.remove_listener(CHANNEL, self._notified)
+        raise ConnectionError("the LISTEN connection was closed")

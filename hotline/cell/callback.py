@@ -1,0 +1,427 @@
+"""Callbacks that keep the caller's place: the cell calls the agent, then the caller, and bridges them.
+
+A caller who asks for a callback (flow node `callback`) hangs up but stays in `queue_entries` with their
+original `entered_at` and a `callback_id`. The dispatcher offers that entry like any other; whichever cell
+claims the offer first (row lock on the `callbacks` row, status waiting -> dialing) rings the reserved
+agent's phone, tells the agent it is a callback, calls the caller through the front's outbound gateway
+(`X-Hotline-Route: outbound`), greets them and bridges. The conversation is a call of its own
+(`calls.direction = 'callback'`, linked by `parent_call_id`), recorded like an inbound one.
+
+Every attempt is a `callback_attempts` row and a CALLBACKATTEMPT event on the original call. An agent who
+does not answer is handled as a ring-no-answer (the entry goes back to waiting for the next agent, the
+caller's attempts are not used up). A caller who does not answer uses one attempt: the entry waits
+`retry_seconds` (`not_before`) and is offered again, until `max_attempts`, then the callback is `failed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from db import agents, calls
+from hotline.cell.queueing import QueueWait
+from hotline.cell.records import Session, _register_recording
+from hotline.phone import dial_string, parse_caller
+from hotline.privacy import NumberKeys
+from hotline.sip.call import CallContext, CallEnded, CallLeg, DialError, dial
+from hotline.sip.engine import PjEngine, SipError
+
+log = logging.getLogger(__name__)
+
+CALLER_RING_S = 40.0  # how long the caller's phone rings before the attempt counts as unanswered
+POLL_S = 2.0  # offers are also looked for this often (NOTIFY may be lost while reconnecting)
+LEGS_PER_CALLBACK = 2
+
+# DialError kinds -> callback_attempts.result
+_RESULTS = {"busy": "busy", "declined": "rejected", "timeout": "no_answer", "cancelled": "no_answer"}
+
+
+@dataclass(frozen=True)
+class Claim:
+    callback_id: int
+    call_id: UUID  # the call that asked for the callback
+    queue_id: int
+    entry_id: int
+    entered_at: float
+    agent_id: int
+    username: str
+    ring_timeout: float
+    number_enc: bytes
+    number_masked: str
+    attempts: int
+    max_attempts: int
+    retry_seconds: int
+
+
+class CallbackDialer:
+    """One per cell: claims callback offers and runs them. `start()` / `stop()` around the cell's life."""
+
+    def __init__(
+        self,
+        pool: Any,
+        keys: NumberKeys,
+        cell: str,
+        engine: PjEngine,
+        context: CallContext,
+        front: str,
+        queue_wait: QueueWait,
+    ) -> None:
+        self.pool, self.keys, self.cell, self.engine = pool, keys, cell, engine
+        self.context, self.front, self.queue_wait = context, front, queue_wait
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._listener: Any = None
+        self._loop_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._listener = await self.pool.acquire()
+        await self._listener.add_listener("acd_offer", self._notified)
+        self._loop_task = asyncio.create_task(self._run(), name=f"callbacks-{self.cell}")
+
+    async def stop(self, drain_timeout: float = 0.0) -> None:
+        """Stop claiming; callbacks in progress get `drain_timeout` seconds, then are ended."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        if self.tasks and drain_timeout > 0:
+            await asyncio.wait(set(self.tasks), timeout=drain_timeout)
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.remove_listener("acd_offer", self._notified)
+            await self.pool.release(self._listener)
+            self._listener = None
+
+    def _notified(self, *_args: Any) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_S)
+            self._wake.clear()
+            try:
+                while (claim := await self.claim()) is not None:
+                    task = asyncio.create_task(self.run(claim), name=f"callback-{claim.callback_id}")
+                    self.tasks.add(task)
+                    task.add_done_callback(self.tasks.discard)
+            except (TimeoutError, OSError) as exc:
+                log.warning("callbacks: database unreachable, retrying: %s", exc)
+            except Exception as exc:
+                if not type(exc).__module__.startswith("asyncpg"):
+                    raise
+                log.warning("callbacks: database error, retrying: %s", exc)
+
+    async def claim(self) -> Claim | None:
+        """Take one offered callback for this cell (None when there is none, or no room for two legs)."""
+        if not self.engine.accepting or self.engine.legs_in_use + LEGS_PER_CALLBACK > self.engine.max_legs:
+            return None
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """UPDATE callbacks c SET status = 'dialing', cell = $1
+                   FROM (SELECT b.id, e.id AS entry_id, extract(epoch FROM e.entered_at) AS entered_at, e.agent_id,
+                                a.username, q.ring_timeout_seconds
+                         FROM queue_entries e JOIN callbacks b ON b.id = e.callback_id
+                         JOIN agents a ON a.id = e.agent_id JOIN queues q ON q.id = e.queue_id
+                         WHERE e.state = 'offered' AND b.status = 'waiting'
+                         ORDER BY e.offered_at LIMIT 1 FOR UPDATE OF b SKIP LOCKED) p
+                   WHERE c.id = p.id
+                   RETURNING c.id, c.call_id, c.queue_id, p.entry_id, p.entered_at, p.agent_id, p.username,
+                             p.ring_timeout_seconds, c.number_enc, c.number_masked, c.attempts, c.max_attempts,
+                             c.retry_seconds""",
+                self.cell,
+            )
+        if row is None:
+            return None
+        return Claim(
+            row["id"],
+            row["call_id"],
+            row["queue_id"],
+            row["entry_id"],
+            float(row["entered_at"]),
+            row["agent_id"],
+            row["username"],
+            float(row["ring_timeout_seconds"]),
+            bytes(row["number_enc"]),
+            row["number_masked"],
+            row["attempts"],
+            row["max_attempts"],
+            row["retry_seconds"],
+        )
+
+    async def run(self, claim: Claim) -> None:
+        """One attempt: agent first, then the caller; every exit writes the attempt's result."""
+        async with self.pool.acquire() as conn:
+            attempt_id: int = await conn.fetchval(
+                """INSERT INTO callback_attempts (callback_id, attempt, agent_id, cell)
+                   VALUES ($1, (SELECT count(*) + 1 FROM callback_attempts WHERE callback_id = $1), $2, $3)
+                   RETURNING id""",
+                claim.callback_id,
+                claim.agent_id,
+                self.cell,
+            )
+        agent_leg: CallLeg | None = None
+        failure = "a leg hung up before the bridge"
+        try:
+            started = time.monotonic()
+            try:
+                agent_leg = await dial(self.engine, f"sip:{claim.username}@{self.front}", timeout=claim.ring_timeout)
+            except DialError as exc:
+                await self._agent_failed(claim, attempt_id, exc, time.monotonic() - started)
+                return
+            agent_leg.context = self.context
+            await self._call_caller(claim, attempt_id, agent_leg)
+        except CallEnded:
+            pass  # the agent hung up during the notice: closed below, the callback waits for the next agent
+        except BaseException as exc:
+            failure = type(exc).__name__
+            if not isinstance(exc, asyncio.CancelledError):
+                log.exception("callback %d: attempt failed", claim.callback_id)
+            raise
+        finally:
+            if agent_leg is not None:
+                with contextlib.suppress(SipError):
+                    await asyncio.shield(agent_leg.hangup())
+            await asyncio.shield(self._release(claim, attempt_id, failure))
+
+    async def _call_caller(self, claim: Claim, attempt_id: int, agent_leg: CallLeg) -> None:
+        await agent_leg.play([self.context.prompt("callback_agent_notice.wav")])
+        async with self.pool.acquire() as conn:
+            await conn.execute("UPDATE callbacks SET attempts = attempts + 1 WHERE id = $1", claim.callback_id)
+            # The caller rings now: the offer is alive (reconciliation returns offers idle for a minute).
+            await conn.execute("UPDATE queue_entries SET offered_at = now() WHERE id = $1", claim.entry_id)
+        attempt = claim.attempts + 1
+        number = self.keys.decrypt(claim.number_enc)
+        try:
+            caller_leg = await agent_leg._until(
+                dial(
+                    self.engine,
+                    f"sip:{dial_string(number)}@{self.front}",
+                    timeout=CALLER_RING_S,
+                    headers={"X-Hotline-Route": "outbound"},
+                ),
+                None,
+            )
+        except DialError as exc:
+            await self._caller_failed(claim, attempt_id, attempt, _RESULTS.get(exc.kind, "failed"), exc.status_code)
+            return
+        except CallEnded:  # the agent hung up while the caller's phone rang
+            await self._caller_failed(claim, attempt_id, attempt, "cancelled", None, reason="agent hung up")
+            return
+        caller_leg.context = self.context
+        try:
+            await self._converse(claim, attempt_id, attempt, number, agent_leg, caller_leg)
+        finally:
+            with contextlib.suppress(SipError):
+                await asyncio.shield(caller_leg.hangup())
+
+    async def _converse(
+        self, claim: Claim, attempt_id: int, attempt: int, number: str, agent_leg: CallLeg, caller_leg: CallLeg
+    ) -> None:
+        caller = parse_caller(number)
+        async with self.pool.acquire() as conn, conn.transaction():
+            call_id = await calls.start(
+                conn, sip_call_id=caller_leg.sip_call_id, caller=caller, keys=self.keys, cell=self.cell
+            )
+            await conn.execute(
+                "UPDATE calls SET direction = 'callback', parent_call_id = $2, queue_id = $3, agent_id = $4 "
+                "WHERE id = $1",
+                call_id,
+                claim.call_id,
+                claim.queue_id,
+                claim.agent_id,
+            )
+            await calls.answered(conn, call_id)
+        outcome, reason = "failed", None
+        try:
+            await caller_leg.start_recording(self.context.recording_path(caller_leg))
+            await caller_leg.play([self.context.prompt("callback_greeting.wav")])
+            await caller_leg.bridge(agent_leg)
+            waited = round(time.time() - claim.entered_at, 1)
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "UPDATE callbacks SET status = 'connected', completed_at = now(), last_result = 'connected', "
+                    "cell = NULL WHERE id = $1",
+                    claim.callback_id,
+                )
+                await conn.execute("UPDATE queue_entries SET state = 'connected' WHERE id = $1", claim.entry_id)
+                await conn.execute(
+                    "UPDATE callback_attempts SET ended_at = now(), result = 'connected', call_id = $2 WHERE id = $1",
+                    attempt_id,
+                    call_id,
+                )
+                await agents.move(
+                    conn, claim.agent_id, "reserved", "on_call", cause="system", actor="cell", call_id=call_id
+                )
+                await calls.add_event(
+                    conn, call_id, "CONNECT", queue_id=claim.queue_id, agent_id=claim.agent_id, data={"waited": waited}
+                )
+                await calls.add_event(
+                    conn,
+                    claim.call_id,
+                    "CALLBACKATTEMPT",
+                    queue_id=claim.queue_id,
+                    agent_id=claim.agent_id,
+                    data={"attempt": attempt, "result": "connected", "call": str(call_id)},
+                )
+            outcome = "answered"
+            by_caller = await _first_to_hang_up(caller_leg, agent_leg)
+            async with self.pool.acquire() as conn, conn.transaction():
+                await agents.move(
+                    conn, claim.agent_id, "on_call", "wrap_up", cause="system", actor="cell", call_id=call_id
+                )
+                await calls.add_event(
+                    conn,
+                    call_id,
+                    "COMPLETECALLER" if by_caller else "COMPLETEAGENT",
+                    queue_id=claim.queue_id,
+                    agent_id=claim.agent_id,
+                )
+        except CallEnded:
+            if outcome != "answered":
+                outcome, reason = "abandoned", "hung up before the bridge"
+        finally:
+            await asyncio.shield(self._close(caller_leg, call_id, outcome, reason))
+
+    async def _close(self, leg: CallLeg, call_id: UUID, outcome: str, reason: str | None) -> None:
+        recording = None
+        try:
+            recording = await leg.stop_recording()
+        except Exception as exc:
+            log.error("callback call %s: recording not written: %s", call_id, exc)
+        async with self.pool.acquire() as conn:
+            if recording is not None and recording.exists():
+                await _register_recording(conn, call_id, recording)
+            await calls.end(conn, call_id, outcome, reason=reason)
+
+    async def _agent_failed(self, claim: Claim, attempt_id: int, exc: DialError, rang: float) -> None:
+        """A ring-no-answer like any other; the caller keeps their attempts and their place."""
+        session = Session(claim.call_id, pool=self.pool)
+        await self.queue_wait._ring_failed(session, claim.entry_id, claim.queue_id, claim.agent_id, exc, rang)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE callbacks SET status = 'waiting', cell = NULL WHERE id = $1 AND status = 'dialing'",
+                claim.callback_id,
+            )
+            await conn.execute(
+                "UPDATE callback_attempts SET ended_at = now(), result = 'agent_no_answer', status_code = $2 "
+                "WHERE id = $1",
+                attempt_id,
+                exc.status_code or None,
+            )
+
+    async def _caller_failed(
+        self,
+        claim: Claim,
+        attempt_id: int,
+        attempt: int,
+        result: str,
+        status_code: int | None,
+        reason: str | None = None,
+    ) -> None:
+        """The caller was not reached: the agent is free again; retry later or give up."""
+        final = attempt >= claim.max_attempts
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE callback_attempts SET ended_at = now(), result = $2, status_code = $3 WHERE id = $1",
+                attempt_id,
+                result,
+                status_code or None,
+            )
+            if final:
+                await conn.execute(
+                    "UPDATE callbacks SET status = 'failed', completed_at = now(), last_result = $2, cell = NULL "
+                    "WHERE id = $1",
+                    claim.callback_id,
+                    result,
+                )
+                await conn.execute("UPDATE queue_entries SET state = 'left' WHERE id = $1", claim.entry_id)
+            else:
+                await conn.execute(
+                    """UPDATE callbacks SET status = 'waiting', cell = NULL, last_result = $2,
+                              next_attempt_at = now() + make_interval(secs => retry_seconds) WHERE id = $1""",
+                    claim.callback_id,
+                    result,
+                )
+                await conn.execute(
+                    """UPDATE queue_entries e SET state = 'waiting', agent_id = NULL, offered_at = NULL,
+                              not_before = c.next_attempt_at
+                       FROM callbacks c WHERE c.id = e.callback_id AND e.id = $1 AND e.state = 'offered'""",
+                    claim.entry_id,
+                )
+            await agents.move(
+                conn,
+                claim.agent_id,
+                "reserved",
+                "available",
+                cause="system",
+                actor="cell",
+                reason=reason or f"callback: caller not reached ({result})",
+                call_id=claim.call_id,
+            )
+            await calls.add_event(
+                conn,
+                claim.call_id,
+                "CALLBACKATTEMPT",
+                queue_id=claim.queue_id,
+                agent_id=claim.agent_id,
+                data={"attempt": attempt, "result": result, "status": status_code, "final": final},
+            )
+        log.info(
+            "callback %d attempt %d to %s: %s%s",
+            claim.callback_id,
+            attempt,
+            claim.number_masked,
+            result,
+            " (no attempts left)" if final else "",
+        )
+
+    async def _release(self, claim: Claim, attempt_id: int, failure: str) -> None:
+        """If the attempt is still open (a leg hung up early, the cell stopped, a bug): close it as failed and
+        give the callback back to the queue. Nothing when the attempt already has its result."""
+        with contextlib.suppress(Exception):
+            async with self.pool.acquire() as conn, conn.transaction():
+                closed = await conn.fetchval(
+                    "UPDATE callback_attempts SET ended_at = now(), result = 'failed' "
+                    "WHERE id = $1 AND ended_at IS NULL RETURNING true",
+                    attempt_id,
+                )
+                if not closed:
+                    return
+                await conn.execute(
+                    "UPDATE callbacks SET status = 'waiting', cell = NULL WHERE id = $1 AND status = 'dialing'",
+                    claim.callback_id,
+                )
+                await conn.execute(
+                    "UPDATE queue_entries SET state = 'waiting', agent_id = NULL, offered_at = NULL "
+                    "WHERE id = $1 AND state = 'offered'",
+                    claim.entry_id,
+                )
+                await agents.move(
+                    conn,
+                    claim.agent_id,
+                    "reserved",
+                    "available",
+                    cause="system",
+                    actor="cell",
+                    reason=f"callback interrupted ({failure})",
+                )
+
+
+async def _first_to_hang_up(caller: CallLeg, agent: CallLeg) -> bool:
+    """Wait until one side hangs up; True when it was the caller."""
+    ends = {asyncio.ensure_future(caller.wait_ended()): True, asyncio.ensure_future(agent.wait_ended()): False}
+    try:
+        done, _ = await asyncio.wait(set(ends), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in ends:
+            task.cancel()
+        await asyncio.gather(*ends, return_exceptions=True)
+    return ends[next(iter(done))]
