@@ -178,6 +178,7 @@ class Dispatcher:
         self._last_agent: dict[int, int] = {}  # per queue, for round robin
         self._deeper: dict[int, int] = {}  # per queue: read this many callers next pass (see MIN_CALLERS_PER_QUEUE)
         self._session: Any = None  # while leading: the connection that holds the lock, used for every pass
+        self._session_pid: int | None = None
 
     @property
     def leading(self) -> bool:
@@ -202,7 +203,7 @@ class Dispatcher:
         async with self.pool.acquire() as lock_conn:
             if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK):
                 return
-            self._session = lock_conn
+            self._session, self._session_pid = lock_conn, lock_conn.get_server_pid()
             try:
                 self.term = await lock_conn.fetchval(
                     "UPDATE acd_leader SET term = term + 1, holder = $1, since = now() RETURNING term", self.name
@@ -220,14 +221,14 @@ class Dispatcher:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             finally:
-                self._session = None
+                self._session = self._session_pid = None
                 with contextlib.suppress(Exception):
                     await lock_conn.remove_listener("acd", self._notified)
                     await lock_conn.execute("SELECT pg_advisory_unlock($1)", LEADER_LOCK)
 
-    def _notified(self, conn: Any, pid: int, _channel: str, _payload: str) -> None:
+    def _notified(self, _conn: Any, pid: int, _channel: str, _payload: str) -> None:
         # This session's own offers change agents and callers too; they are no reason for another pass.
-        if pid != conn.get_server_pid():
+        if pid != self._session_pid:
             self._wake.set()
 
     @contextlib.asynccontextmanager
