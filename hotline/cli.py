@@ -327,6 +327,8 @@ _AGENT_STATES = {"login": "available", "available": "available", "pause": "pause
 
 async def _agent_state(args: argparse.Namespace, settings: Settings) -> int:
     """An agent state change as the console makes it: POST to the running service's REST API."""
+    import os
+
     import aiohttp
 
     if args.password_argument is not None:  # named without echoing it: others can read a command line
@@ -349,7 +351,13 @@ async def _agent_state(args: argparse.Namespace, settings: Settings) -> int:
         ):
             status, text = resp.status, await resp.text()
     except (aiohttp.ClientError, TimeoutError) as exc:
-        reason = "no answer within 10 s" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            reason = "no answer within 10 s"
+        elif isinstance(exc, aiohttp.ClientConnectorError):  # refused, or a name that does not resolve
+            errno = exc.os_error.errno
+            reason = (os.strerror(errno) if errno and errno > 0 else exc.os_error.strerror or str(exc)).lower()
+        else:
+            reason = str(exc) or type(exc).__name__
         raise HotlineError(
             f"the agents' API at {base} cannot be reached ({reason}); `hotline up` must be running there "
             "(http.host and http.port, e.g. HOTLINE_HTTP_PORT)"

@@ -151,6 +151,7 @@ class LegStream:
         self._task: asyncio.Task[bool] | None = None
         self._watch: asyncio.Task[None] | None = None
         self._done: asyncio.Task[bool] | None = None
+        self._marking: asyncio.Task[None] | None = None  # writes live_failed; awaited by finish
 
     async def start(self) -> None:
         self._tap = await self.leg.tap(self._frame)
@@ -201,12 +202,14 @@ class LegStream:
         finally:
             if self._watch is not None and self._watch is not asyncio.current_task():
                 self._watch.cancel()
+            if self._marking is not None:
+                await self._marking
 
     async def _close_tap(self) -> None:
         tap, self._tap = self._tap, None
         if tap is not None:
             with contextlib.suppress(Exception):
-                await tap.close()
+                await asyncio.shield(tap.close())
 
     async def _run(self) -> bool:
         client = self.call.client
@@ -238,12 +241,12 @@ class LegStream:
                 self._wake.clear()
                 if self.failure is not None:
                     return False
+                while not self.overflow and (len(self.frames) >= FRAMES_PER_MESSAGE or (self._ending and self.frames)):
+                    chunk = b"".join(self.frames.popleft() for _ in range(min(FRAMES_PER_MESSAGE, len(self.frames))))
+                    await ws.send_bytes(chunk)
                 if self.overflow:
                     await self._failed(f"the transcription service fell {MAX_QUEUED_FRAMES * 20 / 1000:g} s behind")
                     return False
-                while len(self.frames) >= FRAMES_PER_MESSAGE or (self._ending and self.frames):
-                    chunk = b"".join(self.frames.popleft() for _ in range(min(FRAMES_PER_MESSAGE, len(self.frames))))
-                    await ws.send_bytes(chunk)
                 if self._ending:
                     break
             self._eof_sent = True
@@ -292,9 +295,12 @@ class LegStream:
         self.frames.clear()
         self._wake.set()
         log.log(level, "call %s: live %s stream ended: %s", self.call.call_id, self.channel, reason)
-        with contextlib.suppress(Exception):
-            await self._close_tap()
+        # its own task: the receiver that noticed the failure may be cancelled before the write is done
+        self._marking = asyncio.create_task(self._mark_failed(f"{self.channel} stream: {reason}"))
+        await self._close_tap()
+
+    async def _mark_failed(self, reason: str) -> None:
         try:
-            await state.mark_live_failed(self.call.client.pool, self.call.call_id, f"{self.channel} stream: {reason}")
+            await state.mark_live_failed(self.call.client.pool, self.call.call_id, reason)
         except Exception as exc:
             log.error("call %s: live failure not recorded: %s", self.call.call_id, exc)

@@ -157,7 +157,7 @@ async def run(
             transcriber_health = _start_transcriber(stack, settings, config_args)
             cells, front = await _start_engine(stack, settings, pool, config_args)
 
-            dispatcher = Dispatcher(pool, f"{socket.gethostname()}-{os.getpid()}")
+            dispatcher = Dispatcher(pool, f"{socket.gethostname()}-{os.getpid()}", timezone=settings.timezone)
             dispatcher_stop = asyncio.Event()
             dispatcher_task = asyncio.create_task(dispatcher.run(dispatcher_stop), name="acd-dispatcher")
 

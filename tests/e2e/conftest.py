@@ -152,7 +152,13 @@ class Stack:
 
 
 @pytest.fixture
-def stack(db: str, tmp_path: Path) -> Iterator[Stack]:
+def stack_env() -> dict[str, str]:
+    """More HOTLINE_* settings for `stack`; a test module overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def stack(db: str, tmp_path: Path, stack_env: dict[str, str]) -> Iterator[Stack]:
     sip_port = free_udp_block(1)
     cell_base = free_udp_block(3)
     gateway_port = free_udp_block(1, 41000, 45000)
@@ -167,6 +173,7 @@ def stack(db: str, tmp_path: Path) -> Iterator[Stack]:
         "HOTLINE_SIP_DRAIN_TIMEOUT": "5",
         "HOTLINE_STATE_DIR": str(tmp_path / "state"),
         "HOTLINE_PROMPTS_BUILD_DIR": str(tmp_path / "prompts"),
+        **stack_env,
     }
     flows = tmp_path / "flows"
     flows.mkdir()

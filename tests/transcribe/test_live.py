@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from hotline.transcribe.events import Final
 from tests.transcribe.conftest import Service, new_call, speak
 
 PHRASE = "안녕하세요 감사합니다"
@@ -73,6 +74,23 @@ async def test_streamed_speech_gives_partials_then_timed_words_stored_for_the_ch
     assert any(type(e).__name__ == "Partial" and e.channel == "agent" for e in published)
 
 
+async def test_stream_that_starts_later_in_the_call_is_stored_on_the_call_timeline(
+    service: Service, pg: asyncpg.Pool, audio: dict[int, Path]
+) -> None:
+    """An agent leg bridged 30 s into the call: its words are stored 30 s later than the stream says."""
+    call_id = await new_call(pg)
+    async with service.transcriber.events.subscribe() as events:
+        results = await stream_wav(service, audio[8000], call_id=str(call_id), channel="agent", offset_ms=30000)
+        published = [events.get_nowait() for _ in range(events.qsize())]
+    words = [w for f in finals(results) for w in f["result"]]
+    assert words and words[0]["start"] < 3  # the websocket answers with times from the stream's start
+    rows = await pg.fetch("SELECT start_ms, words FROM transcripts WHERE call_id = $1 ORDER BY start_ms", call_id)
+    assert rows[0]["start_ms"] == 30000 + round(words[0]["start"] * 1000)
+    assert json.loads(rows[0]["words"])[0]["start_ms"] == rows[0]["start_ms"]
+    final_events = [e for e in published if isinstance(e, Final)]
+    assert final_events and final_events[0].start_ms == rows[0]["start_ms"]
+
+
 async def test_stream_beyond_the_live_limit_is_refused_and_its_call_goes_to_the_backlog(
     service: Service, pg: asyncpg.Pool
 ) -> None:
@@ -104,6 +122,7 @@ async def test_stream_beyond_the_live_limit_is_refused_and_its_call_goes_to_the_
         ('{"config": {"sample_rate": "8k"}}', "bad_config", "sample_rate '8k'"),
         ('{"config": {"sample_rate": 8000, "channel": "both"}}', "bad_config", "channel 'both'"),
         ('{"config": {"sample_rate": 8000, "call_id": "nope"}}', "bad_config", "call_id 'nope'"),
+        ('{"config": {"sample_rate": 8000, "offset_ms": -5}}', "bad_config", "offset_ms -5"),
     ],
 )
 async def test_malformed_client_input_gets_a_json_error_naming_it(

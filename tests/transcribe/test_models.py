@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import wave
 from array import array
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from hotline.transcribe.audio import Resampler
 from hotline.transcribe.models import ModelError, ModelPool, check_model_path
-from tests.transcribe.conftest import korean_model_path
+from tests.transcribe.conftest import korean_model_path, speak
 
 
 def test_missing_model_path_is_a_startup_error_naming_the_path(tmp_path: Path) -> None:
@@ -39,3 +40,21 @@ def test_upsampling_8k_to_16k_doubles_the_samples_whatever_the_chunking() -> Non
     ins = array("h")
     ins.frombytes(src)
     assert out[0::2][:100] == ins[:100]  # original samples kept, midpoints interpolated
+
+
+async def test_recognizers_reused_across_streams_time_words_from_each_stream_start(
+    models: ModelPool, tmp_path: Path
+) -> None:
+    with wave.open(str(speak("대한민국", tmp_path / "phrase.wav", 8000, lead_silence=1.0))) as w:
+        pcm = w.readframes(w.getnframes())
+    runs: list[list[tuple[str, float, float]]] = []
+    for n in range(3):  # each stream gets a recognizer that decoded the streams before it
+        await models.open(f"reuse{n}", 8000)
+        results = [r for i in range(0, len(pcm), 1600) for r in await models.feed(f"reuse{n}", pcm[i : i + 1600])]
+        results.append(await models.close(f"reuse{n}"))
+        runs.append([(w["word"], w["start"], w["end"]) for r in results for w in r.get("result", [])])
+    assert runs[0], "no words heard"
+    assert 0.8 <= runs[0][0][1] <= 1.3  # the speech starts after a second of silence
+    for run in runs[1:]:
+        assert [w for w, _, _ in run] == [w for w, _, _ in runs[0]]
+        assert all(abs(a[1] - b[1]) < 0.05 and abs(a[2] - b[2]) < 0.05 for a, b in zip(run, runs[0], strict=True))

@@ -133,7 +133,9 @@ async def heard(service: Service, db: str) -> AsyncIterator[Heard]:
     await listener.close()
 
 
-async def stream_in_real_time(service: Service, path: Path, trailing_s: float, **config: Any) -> tuple[float, list]:
+async def stream_in_real_time(
+    service: Service, path: Path, trailing_s: float, **config: Any
+) -> tuple[float, list[dict[str, Any]]]:
     """Send ``path`` (then ``trailing_s`` of silence) in 100 ms messages, each when its audio has been spoken;
     returns the monotonic time the audio started and every final result."""
     with wave.open(str(path)) as w:
