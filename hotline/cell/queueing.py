@@ -65,9 +65,12 @@ class QueueWait:
 
     async def _position(self, session: Session, queue_id: int) -> int:
         async with self.pool.acquire() as conn:
+            # Everyone in line before this caller, including callers waiting for a callback (they keep their
+            # place); a higher priority counts as ahead (aging is left out: a count for an announcement).
             ahead: int = await conn.fetchval(
-                """SELECT count(*) FROM calls c WHERE c.queue_id = $1 AND c.ended_at IS NULL AND c.agent_id IS NULL
-                   AND c.started_at < (SELECT started_at FROM calls WHERE id = $2)""",
+                """SELECT count(*) FROM queue_entries e JOIN queue_entries me ON me.call_id = $2
+                   WHERE e.queue_id = $1 AND e.id <> me.id AND e.state IN ('waiting', 'offered')
+                     AND (e.priority > me.priority OR (e.priority = me.priority AND e.entered_at < me.entered_at))""",
                 queue_id,
                 session.call_id,
             )
@@ -92,14 +95,16 @@ class QueueWait:
         return ""
 
     async def _expected_wait(self, queue_id: int) -> float | None:
-        """Mean wait of the callers this queue connected in the last hour; None when there is no such call."""
+        """Exponentially smoothed wait of the callers this queue connected in the last hour (the most recent
+        weigh most, as Asterisk's holdtime does); None when there is no such call."""
         async with self.pool.acquire() as conn:
-            value: float | None = await conn.fetchval(
-                """SELECT avg((data->>'waited')::float) FROM call_events
-                   WHERE queue_id = $1 AND event = 'CONNECT' AND at > now() - interval '1 hour'""",
+            waits = await conn.fetch(
+                """SELECT (data->>'waited')::float AS waited FROM call_events
+                   WHERE queue_id = $1 AND event = 'CONNECT' AND at > now() - interval '1 hour'
+                   ORDER BY at DESC LIMIT 50""",
                 queue_id,
             )
-        return value
+        return smoothed_wait([r["waited"] for r in reversed(waits) if r["waited"] is not None])
 
     async def _event(self, session: Session, name: str, queue_id: int | None, **data: Any) -> None:
         async with self.pool.acquire() as conn:
@@ -305,6 +310,14 @@ class QueueWait:
                 if digit is not None:
                     leg.consume_digit(digit)
                     return QueueOutcome("exit_key", digit)
+
+
+def smoothed_wait(waits: list[float], alpha: float = 0.25) -> float | None:
+    """Exponential smoothing of answered waits, oldest first: each new wait moves the estimate by `alpha`."""
+    estimate: float | None = None
+    for wait in waits:
+        estimate = wait if estimate is None else alpha * wait + (1 - alpha) * estimate
+    return estimate
 
 
 async def _set_agent(conn: Any, agent_id: int, expected: str, state: str, reason: str | None, session: Session) -> None:

@@ -102,3 +102,15 @@ def test_expected_wait_smoothing() -> None:
     est = expected_wait(None, 60)
     est = expected_wait(est, 120)
     assert est == pytest.approx(72.0)
+
+
+def test_expected_wait_is_smoothed_towards_the_latest_answered_waits() -> None:
+    from hotline.cell.queueing import smoothed_wait
+
+    assert smoothed_wait([]) is None
+    assert smoothed_wait([60.0]) == 60.0
+    rising = smoothed_wait([30.0, 30.0, 30.0, 120.0, 120.0])
+    assert rising is not None and 30.0 < rising < 120.0
+    # the same waits in the other order: the recent short waits pull the estimate down
+    falling = smoothed_wait([120.0, 120.0, 30.0, 30.0, 30.0])
+    assert falling is not None and falling < rising
