@@ -5,7 +5,8 @@
 What it starts (a child of this script, stopped in a ``finally``, also on Ctrl-C):
 
 - the transcription service in a child process: the same `ModelPool` (decoder worker processes, each loading
-  the model once), `Transcriber` and websocket app (`hotline.transcribe.http.make_app`) that ``hotline
+  the model once), `Transcriber` with its `RiskDetector` (the tagger on callers' partial and final text;
+  --no-risk leaves it out) and websocket app (`hotline.transcribe.http.make_app`) that ``hotline
   transcribe`` serves, on a random loopback port, without a database (streams carry no call_id, so the service
   stores nothing; the post-call backlog loop is not run) and with the live-stream limit lifted so the ramp
   finds the machine's limit, not the configured one (production default: 2);
@@ -55,6 +56,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import wave
 from dataclasses import dataclass, field
@@ -243,15 +245,20 @@ async def serve(args: argparse.Namespace) -> None:
     """Child process: the transcription service as ``hotline transcribe`` builds it, without a database."""
     from aiohttp import web
 
+    from hotline.tag import load_taxonomy
     from hotline.transcribe.http import make_app
     from hotline.transcribe.models import ModelPool
+    from hotline.transcribe.risk import RiskDetector
     from hotline.transcribe.service import Transcriber
 
+    risk = RiskDetector(load_taxonomy()) if args.risk else None
     models = ModelPool(args.model, args.workers)
     await models.start()
     loop = asyncio.get_running_loop()
     pids = await asyncio.gather(*(loop.run_in_executor(w.executor, os.getpid) for w in models._workers))
-    runner = web.AppRunner(make_app(Transcriber(models, live_limit=100_000, pool=None)))
+    if risk is not None:
+        await asyncio.to_thread(risk.warm_up)
+    runner = web.AppRunner(make_app(Transcriber(models, live_limit=100_000, pool=None, risk=risk)))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -259,6 +266,12 @@ async def serve(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    def watch_parent() -> None:  # stdin is a pipe from the bench: EOF when it exits, however it ends
+        sys.stdin.buffer.read()
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
     print(f"READY {port} {' '.join(map(str, pids))}", flush=True)
     try:
         await stop.wait()
@@ -304,6 +317,8 @@ async def start_service(args: argparse.Namespace, log: Path) -> Service:
             str(args.model),
             "--workers",
             str(args.workers),
+            *([] if args.risk else ["--no-risk"]),
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=err,
             start_new_session=True,
@@ -560,7 +575,7 @@ async def bench(args: argparse.Namespace, audio: Audio, tmp: Path) -> int:
         rss = svc.worker_rss()
         print(
             f"service: {svc.url}, model loaded in {time.monotonic() - t_load:.1f} s, "
-            f"worker RSS {', '.join(f'{r:.0f}' for r in rss)} MB"
+            f"worker RSS {', '.join(f'{r:.0f}' for r in rss)} MB; risk-flag tagger {'on' if args.risk else 'off'}"
         )
         async with aiohttp.ClientSession() as session:
             await decode_fast(session, svc.url, frames[:150])  # warm-up: 3 s
@@ -588,7 +603,7 @@ async def bench(args: argparse.Namespace, audio: Audio, tmp: Path) -> int:
             deadline = time.monotonic() + args.budget
             step_cost = duration + args.stagger + (8 if args.prime else 5)
             ok, bad = 0, 0
-            for n in [n for n in STEPS if n < args.max_streams] + [args.max_streams]:
+            for n in args.steps or [n for n in STEPS if n < args.max_streams] + [args.max_streams]:
                 if time.monotonic() + step_cost > deadline:
                     print(f"{n:>4} skipped: time budget", flush=True)
                     break
@@ -677,9 +692,12 @@ def prepare(args: argparse.Namespace, tmp: Path) -> Audio:
         wav, source = fit(args.wav, tmp / "input8k.wav", args.audio_seconds), str(args.wav)
     else:
         voice = args.voice or guess_voice(args.model, label)
-        wav, source = make_speech(tmp, voice, args.audio_seconds), f"espeak-ng -v {voice}"
+        wav, source = (
+            make_speech(tmp, voice, args.audio_seconds),
+            f"espeak-ng -v {voice}, 300-3400 Hz, A-law round trip",
+        )
     audio = Audio(read_pcm(wav), source)
-    print(f"audio: {source}, {audio.seconds:.1f} s, 8 kHz 16-bit mono (300-3400 Hz, A-law round trip)")
+    print(f"audio: {source}; {audio.seconds:.1f} s, 8 kHz 16-bit mono")
     return audio
 
 
@@ -693,11 +711,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rtf-runs", type=int, default=3)
     p.add_argument("--budget", type=float, default=180.0, help="seconds for the live ramp (and bisection)")
     p.add_argument("--max-streams", type=int, default=128, help="largest live step")
+    p.add_argument("--steps", type=lambda v: [int(x) for x in v.split(",")], help="live steps, e.g. 4,6,8")
     p.add_argument("--stagger", type=float, default=2.0, help="stream starts spread over this many seconds")
     p.add_argument("--final-within", type=float, default=1.5, help="final result due within s of end of audio")
     p.add_argument("--max-lag", type=float, default=1.0, help="p99 reply lag of a stream's judged frames, s")
     p.add_argument("--judge-after", type=float, default=0.5, help="lags judged from this fraction of a stream on")
     p.add_argument("--max-late", type=float, default=0.5, help="largest sender tick lateness, s")
+    p.add_argument("--no-risk", dest="risk", action="store_false", help="serve without the risk-flag tagger")
     p.add_argument("--no-prime", dest="prime", action="store_false", help="no priming before each step")
     p.add_argument("--load-timeout", type=float, default=600.0, help="seconds to wait for the model to load")
     p.add_argument("--keep", action="store_true", help="keep the work directory (audio, service log)")
@@ -710,11 +730,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends the bench like Ctrl-C: the service stopped, the work directory removed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve:
         asyncio.run(serve(args))
         return 0
+    signal.signal(signal.SIGTERM, _interrupted)
     tmp = Path(tempfile.mkdtemp(prefix="bench_transcribe_"))
     try:
         return asyncio.run(bench(args, prepare(args, tmp), tmp))

@@ -53,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser(
         "up",
         help="run the service in the foreground until Ctrl-C or SIGTERM",
-        description="Check the schema, start the engine cells and the Kamailio front, serve /healthz and "
-        "/metrics. Refuses to start when migrations are pending or prompts are missing (run `hotline prompts "
+        description="Check the schema, start the engine cells, the Kamailio front and the transcription service "
+        "(when transcribe.model_path holds a model; else a warning, and calls wait for the backlog), serve /healthz "
+        "and /metrics. Refuses to start when migrations are pending or prompts are missing (run `hotline prompts "
         "build`). SIGTERM drains calls, then stops everything in order.",
     )
     up.add_argument(
@@ -101,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         "transcribe",
         help="run the transcription service (Vosk websocket, post-call backlog) from the transcribe settings",
         description="Serves ws://HOST:PORT/asr (vosk-server style: a JSON config message, then 16-bit PCM frames; "
-        "partial and final results back), stores final segments, and transcribes the post-call backlog from the "
-        "recordings. A missing model path is a start-up error naming it.",
+        "partial and final results back), stores final segments, raises the 人身安全风险 flag on callers' words "
+        "(NOTIFY hotline_risk), and transcribes the post-call backlog from the recordings. A missing model path is "
+        "a start-up error naming it. `hotline up` runs it itself when the model is there.",
     )
     sub.add_parser(
         "tag",

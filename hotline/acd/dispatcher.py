@@ -4,8 +4,9 @@ Leadership is a session advisory lock; each new leader bumps `acd_leader.term`, 
 term inside its statement, so a stale leader (one that lost its lock but has not noticed) cannot assign.
 
 A matching pass costs two reads and one write whatever the number of queues: the available agents of every
-queue that has callers waiting (one query), the first callers of those queues (one query, a bounded number
-per queue), the pure `hotline.acd.strategies.match` per queue in Python (an agent offered in one queue is not
+queue that has callers waiting, with each queue's rules (strategy, priority aging, penalty steps, skills
+relaxation: one query), the first callers of those queues (one query, a bounded number per queue), the pure
+`hotline.acd.strategies.match` per queue in Python (an agent offered in one queue is not
 offered in another in the same pass), then one statement for all the offers: each agent available ->
 reserved and each caller waiting -> offered, rows taken with SKIP LOCKED; a unique index allows one open offer
 per agent. A caller whose `not_before` (a callback's retry spacing) is still ahead is not offered; the poll
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -39,7 +41,8 @@ STALE_OFFER_S = 60.0  # an offer no cell acted on (cell died) goes back to the q
 # many, and so on, until they find one or every caller is read.
 MIN_CALLERS_PER_QUEUE = 32
 CALLERS_PER_FREE_AGENT = 4
-# Members with a penalty take a queue's calls once the caller has waited this long (lower penalties first).
+# The default of `queues.penalty_steps`: members with a penalty take a queue's calls once the caller has waited
+# 30 s (lower penalties first).
 PENALTY_STEPS = (PenaltyStep(0, 0), PenaltyStep(30, 100))
 
 
@@ -54,12 +57,35 @@ class Stats:
     terms: int = 0
 
 
-def rules_for(strategy: Strategy) -> QueueRules:
-    """The rules a queue is matched with. A cell rings one phone per offer, so ring-all offers the caller to
-    the longest-idle agent (the order ring-all ranks in) and leaves the others for the next callers."""
+def rules_for(
+    strategy: Strategy,
+    aging_per_minute: float = 1.0,
+    penalty_steps: tuple[PenaltyStep, ...] = PENALTY_STEPS,
+    skills_after_s: float | None = None,
+) -> QueueRules:
+    """The rules a queue is matched with (the defaults are those of the `queues` columns). A cell rings one
+    phone per offer, so ring-all offers the caller to the longest-idle agent (the order ring-all ranks in) and
+    leaves the others for the next callers."""
     if strategy is Strategy.RING_ALL:
         strategy = Strategy.LONGEST_IDLE
-    return QueueRules(strategy=strategy, penalty_steps=PENALTY_STEPS)
+    return QueueRules(
+        strategy=strategy, aging_per_minute=aging_per_minute, penalty_steps=penalty_steps, skills_after_s=skills_after_s
+    )
+
+
+def penalty_steps_from_json(text: str) -> tuple[PenaltyStep, ...]:
+    """`queues.penalty_steps` ([{"after_seconds": 30, "max_penalty": 100}, ...], checked by the database)."""
+    return tuple(PenaltyStep(float(s["after_seconds"]), int(s["max_penalty"])) for s in json.loads(text))
+
+
+def _rules_of(row: Any) -> QueueRules:
+    relax = row["skills_relax_after_seconds"]
+    return rules_for(
+        Strategy(row["strategy"]),
+        aging_per_minute=row["priority_aging_per_minute"],
+        penalty_steps=penalty_steps_from_json(row["penalty_steps"]),
+        skills_after_s=None if relax is None else float(relax),
+    )
 
 
 @dataclass
@@ -93,10 +119,12 @@ def plan(queues: Mapping[int, QueueWork], now: float, last_agent: Mapping[int, i
     return out
 
 
-# Available agents of every queue with a caller who may be offered now, with what the strategies rank by.
-# Calls and talk time today are counted (from agent_state_log) only for the strategies that use them.
+# Available agents of every queue with a caller who may be offered now, with what the strategies rank by, and
+# the queue's rules on every row. Calls and talk time today are counted (from agent_state_log) only for the
+# strategies that use them.
 _FREE_AGENTS = """
-SELECT m.queue_id, q.strategy, a.id, extract(epoch FROM a.state_changed_at)::float8 AS idle_since,
+SELECT m.queue_id, q.strategy, q.priority_aging_per_minute, q.penalty_steps::text AS penalty_steps,
+       q.skills_relax_after_seconds, a.id, extract(epoch FROM a.state_changed_at)::float8 AS idle_since,
        m.penalty, m.tier, coalesce(sk.names, '{}') AS skills, coalesce(sk.levels, '{}') AS levels,
        coalesce(today.calls, 0) AS calls, coalesce(today.talk, 0)::float8 AS talk
 FROM agents a
@@ -114,15 +142,15 @@ WHERE a.state = 'available' AND a.active
   AND EXISTS (SELECT 1 FROM queue_entries e WHERE e.queue_id = m.queue_id AND e.state = 'waiting'
                   AND (e.not_before IS NULL OR e.not_before <= now()))
 """
-# The first `cap` callers of each queue in the order `order_callers` serves them (priority plus aging: a
-# priority point is worth $3 seconds of waiting).
+# The first `cap` callers of each queue in the order `order_callers` serves them: highest priority plus
+# `aging` points per minute waited first, i.e. lowest entered_at (in minutes) * aging - priority.
 _WAITING = """
 SELECT e.queue_id, e.id, e.priority, e.skills, extract(epoch FROM e.entered_at)::float8 AS entered
-FROM unnest($1::int[], $2::int[]) AS q (id, cap)
+FROM unnest($1::int[], $2::int[], $3::float8[]) AS q (id, cap, aging)
 CROSS JOIN LATERAL (
     SELECT id, queue_id, priority, skills, entered_at FROM queue_entries
     WHERE queue_id = q.id AND state = 'waiting' AND (not_before IS NULL OR not_before <= now())
-    ORDER BY entered_at - make_interval(secs => priority * $3::float8), entered_at, id
+    ORDER BY extract(epoch FROM entered_at)::float8 / 60 * q.aging - priority, entered_at, id
     LIMIT q.cap) e
 """
 # All of a pass's offers in one statement (one transaction): the term row FOR SHARE (a new leader's bump waits
@@ -248,7 +276,7 @@ class Dispatcher:
             for r in await conn.fetch(_FREE_AGENTS, self.timezone):
                 queue = work.get(r["queue_id"])
                 if queue is None:
-                    queue = work[r["queue_id"]] = QueueWork(rules_for(Strategy(r["strategy"])))
+                    queue = work[r["queue_id"]] = QueueWork(_rules_of(r))
                 queue.agents.append(
                     Agent(
                         r["id"],
@@ -263,8 +291,8 @@ class Dispatcher:
             if not work:
                 return 0
             caps = {q: self._cap(q, len(w.agents)) for q, w in work.items()}
-            seconds_per_point = 60.0 / QueueRules().aging_per_minute
-            for r in await conn.fetch(_WAITING, list(caps), list(caps.values()), seconds_per_point):
+            aging = [work[q].rules.aging_per_minute for q in caps]
+            for r in await conn.fetch(_WAITING, list(caps), list(caps.values()), aging):
                 work[r["queue_id"]].callers.append(
                     Caller(str(r["id"]), r["entered"], r["priority"], tuple(r["skills"]))
                 )

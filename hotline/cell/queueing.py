@@ -3,9 +3,12 @@
 The caller is a row in `queue_entries`; the ACD dispatcher (hotline.acd.dispatcher) offers it to an agent
 and NOTIFYs 'acd_offer'. The cell then rings the agent's phone through the front, bridges on answer
 (`connected`), or puts the caller back in line (ring no answer, busy, phone not registered: that agent is
-paused with the reason). A caller also leaves when no member agent is logged in (`no_agents`), on an exit
-key, or at the queue's maximum wait (`timeout`). Every step is written to call_events in the spirit of
-Asterisk's queue_log, so queue metrics can be recomputed from it.
+paused with the reason). The queue's waiting policies (hotline.acd.waiting) decide whether a caller may join
+(`no_agents` by `join_when_empty`, `full` by `max_length`) and when a waiting caller leaves because the last
+member logged out (`leave_when_empty`, checked every RECHECK_S); a caller also leaves on an exit key or at the
+maximum wait (`timeout`: the flow's, else the queue's). Every step is written to call_events in the spirit of
+Asterisk's queue_log (a refused caller: ENTERQUEUE, then EXITEMPTY or FULL), so queue metrics can be
+recomputed from it.
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ import contextlib
 import time
 from typing import Any
 
-from db import agents, calls
+from db import agents, calls, queues
+from hotline.acd.waiting import WaitPolicy, leaves, max_wait
 from hotline.cell.records import Session
 from hotline.flow import Enqueue, QueueOutcome, say_number
 from hotline.sip.call import CallLeg, DialError
 
 RECHECK_S = 5.0  # how often a waiting caller re-checks that someone is still logged in
 MAX_UNANSWERED = 3  # offers an agent may leave unanswered in a row before being paused
-DEFAULT_MAX_WAIT_S = 600.0
 
 
 class QueueWait:
@@ -53,15 +56,6 @@ class QueueWait:
         async with self.pool.acquire() as conn:
             value: int | None = await conn.fetchval("SELECT id FROM queues WHERE name = $1", name)
         return value
-
-    async def _staffed(self, queue_id: int) -> int:
-        async with self.pool.acquire() as conn:
-            count: int = await conn.fetchval(
-                """SELECT count(*) FROM queue_members m JOIN agents a ON a.id = m.agent_id
-                   WHERE m.queue_id = $1 AND a.active AND a.state <> 'logged_out'""",
-                queue_id,
-            )
-        return count
 
     async def _position(self, session: Session, queue_id: int) -> int:
         async with self.pool.acquire() as conn:
@@ -121,25 +115,17 @@ class QueueWait:
         entered = time.monotonic()
         session.queue_id = queue_id
         await self._event(session, "ENTERQUEUE", queue_id, priority=priority, skills=list(action.skills))
-        if await self._staffed(queue_id) == 0:
-            await self._event(session, "EXITEMPTY", queue_id, waited=0.0)
-            return QueueOutcome("no_agents")
         async with self.pool.acquire() as conn:
-            entry_id: int = await conn.fetchval(
-                """INSERT INTO queue_entries (call_id, queue_id, cell, priority, skills) VALUES ($1, $2, $3, $4, $5)
-                   ON CONFLICT (call_id) DO UPDATE SET queue_id = EXCLUDED.queue_id, state = 'waiting',
-                       priority = EXCLUDED.priority, skills = EXCLUDED.skills, agent_id = NULL, offered_at = NULL,
-                       entered_at = now()
-                   RETURNING id""",
-                session.call_id,
-                queue_id,
-                self.cell,
-                priority,
-                list(action.skills),
-            )
+            joined = await queues.join(conn, queue_id, session.call_id, self.cell, priority, list(action.skills))
+        if joined.refused is not None or joined.entry_id is None:
+            await self._refused(session, queue_id, joined)
+            return QueueOutcome(joined.refused or "no_agents")
+        entry_id = joined.entry_id
         offered = self._offers[entry_id] = asyncio.Event()
         try:
-            outcome = await self._hold(leg, session, action, queue_id, entered, entry_id, offered)
+            outcome = await self._hold(
+                leg, session, action, queue_id, entered, entry_id, offered, joined.policy, joined.staffing.logged_in > 0
+            )
         except BaseException:
             waited = round(time.monotonic() - entered, 1)
             with contextlib.suppress(Exception):
@@ -152,6 +138,23 @@ class QueueWait:
             name = {"no_agents": "EXITEMPTY", "timeout": "EXITWITHTIMEOUT", "exit_key": "EXITWITHKEY"}[outcome.kind]
             await self._leave(session, entry_id, queue_id, name, waited=waited, key=outcome.digit)
         return outcome
+
+    async def _refused(self, session: Session, queue_id: int, joined: queues.Join) -> None:
+        policy, staff = joined.policy, joined.staffing
+        if joined.refused == "full":
+            await self._event(
+                session, "FULL", queue_id, waited=0.0, in_line=joined.in_line, max_length=policy.max_length
+            )
+        else:
+            await self._event(
+                session,
+                "EXITEMPTY",
+                queue_id,
+                waited=0.0,
+                join_when_empty=policy.join_when_empty.value,
+                logged_in=staff.logged_in,
+                unpaused=staff.unpaused,
+            )
 
     async def _leave(self, session: Session, entry_id: int, queue_id: int, event: str, **data: Any) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -261,22 +264,25 @@ class QueueWait:
         entered: float,
         entry_id: int,
         offered: asyncio.Event,
+        policy: WaitPolicy,
+        staffed: bool,
     ) -> QueueOutcome:
-        max_wait = action.max_wait or DEFAULT_MAX_WAIT_S
+        """The caller's stay after joining; `staffed`: a member was logged in when they joined."""
+        limit = max_wait(action.max_wait, policy)
         announce = action.announce
-        next_announce = entered + (announce.every if announce else max_wait)
+        next_announce = entered + (announce.every if announce else limit)
         next_check = entered + RECHECK_S
         hold = leg.prompt(f"{action.hold}.wav") if action.hold else None
         music = False
         while True:
             now = time.monotonic()
-            if now - entered >= max_wait:
+            if now - entered >= limit:
                 await leg.stop_music()
                 return QueueOutcome("timeout")
             if hold is not None and not music:
                 await leg.start_music(hold)
                 music = True
-            until = min(next_announce, next_check, entered + max_wait)
+            until = min(next_announce, next_check, entered + limit)
             digits = await self._keys_or_offer(leg, action.exit_keys, offered, max(until - now, 0.05))
             if digits and digits in action.exit_keys:
                 await leg.stop_music()
@@ -289,9 +295,12 @@ class QueueWait:
                     return outcome
             if now >= next_check:
                 next_check = now + RECHECK_S
-                if await self._staffed(queue_id) == 0:
+                async with self.pool.acquire() as conn:
+                    staff = await queues.staffing(conn, queue_id)
+                if leaves(policy, staff, staffed):
                     await leg.stop_music()
                     return QueueOutcome("no_agents")
+                staffed = staffed or staff.logged_in > 0
             if announce is not None and now >= next_announce:
                 next_announce = now + announce.every
                 await leg.stop_music()

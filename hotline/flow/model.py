@@ -214,13 +214,17 @@ class EnqueueNode(_Node):
         default_factory=list, description="attributes whose value becomes a required skill KIND:VALUE"
     )
     priority: int = Field(0, ge=0, le=100, description="added to the caller's priority")
-    max_wait: Seconds | None = None
+    max_wait: Seconds | None = Field(
+        None, description="longest wait, then `timeout`; unset: the queue's max_wait_seconds, else 600 s"
+    )
     announce: Announce | None = None
     exit_keys: dict[Digit, NodeName] = Field(default_factory=dict)
     after: NodeName
     timeout: NodeName | None = None
-    no_agents: NodeName | None = None
-    full: NodeName | None = Field(None, description="when unset, a full queue takes the no_agents edge")
+    no_agents: NodeName | None = Field(
+        None, description="nobody staffs the queue (its join_when_empty), or the last member logged out"
+    )
+    full: NodeName | None = Field(None, description="the queue has max_length callers in line; unset: no_agents")
 
 
 class CallbackNode(_Node):

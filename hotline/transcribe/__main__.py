@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -93,7 +94,10 @@ async def _serve(settings: Settings, ts: TranscribeSettings) -> None:
 
         stack.push_async_callback(_stop)
         log.info("transcribing on ws://%s:%d/asr with %s", ts.host, ts.port, ts.model_path)
-        await asyncio.Event().wait()
+        stop = asyncio.Event()  # SIGTERM (from `hotline up`) or SIGINT: close streams and workers, exit 0
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await stop.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

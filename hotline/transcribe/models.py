@@ -11,6 +11,8 @@ import asyncio
 import json
 import multiprocessing
 import os
+import threading
+import time
 import wave
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -99,6 +101,18 @@ class _Stream:
 
 _idle: list[_Recognizer] = []
 _streams: dict[str, _Stream] = {}
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: when the service process dies (killed, crashed), its workers exit too, rather than
+    keep the model's memory and the service's output pipe, on whose end a supervisor waits to restart it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _load(path: str) -> int:
@@ -211,7 +225,14 @@ class ModelPool:
         self.model_path = model_path
         self.model_rate = check_model_path(model_path)
         ctx = multiprocessing.get_context("spawn")
-        self._workers = [_Worker(ProcessPoolExecutor(max_workers=1, mp_context=ctx)) for _ in range(max(1, workers))]
+        self._workers = [
+            _Worker(
+                ProcessPoolExecutor(
+                    max_workers=1, mp_context=ctx, initializer=_exit_with_parent, initargs=(os.getpid(),)
+                )
+            )
+            for _ in range(max(1, workers))
+        ]
         self._assigned: dict[str, _Worker] = {}
 
     async def start(self) -> None:

@@ -4,7 +4,7 @@ outcomes, and compare the node path, outcome, survey answers and work orders wit
 Script format (``tests/flows/*.yaml``)::
 
     name: what the call shows
-    flow: ivr_flows/yunnan_12348.yaml      # default
+    flow: ivr_flows/yunnan_12348.yaml      # default; flows made for one script are in tests/flows/flows/
     start: 2026-06-10T10:00:00+08:00       # with its offset
     caller: {caller_kind: mobile, registry: 建档立卡}
     inputs:                                # consumed in order, each when the call waits for one
@@ -70,8 +70,11 @@ _flows: dict[Path, Flow] = {}
 
 
 def flow_at(path: Path) -> Flow:
+    """A flow with the shipped prompts and schedules, wherever the file is (tests/flows/flows/ holds flows
+    made for one script)."""
     if path not in _flows:
-        _flows[path] = load_flow(path)
+        shipped = ROOT / "ivr_flows"
+        _flows[path] = load_flow(path, prompt_dir=shipped / "prompts", schedule_dir=shipped / "schedules")
     return _flows[path]
 
 

@@ -295,3 +295,67 @@ async def test_fewest_calls_offers_the_agent_with_fewer_calls_today_not_the_long
             assert await _offers(conn) == {entry: fresh}
     finally:
         await pool.close()
+
+
+async def test_a_queues_own_penalty_steps_keep_a_backup_member_back_longer(db: str) -> None:
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                """UPDATE queues SET penalty_steps = '[{"after_seconds": 0, "max_penalty": 0},
+                                                       {"after_seconds": 120, "max_penalty": 10}]'
+                   WHERE name = 'operator'"""
+            )
+            backup = await _agent(conn, "backup", {"operator": 5})
+            await _caller(conn, "operator", waited_s=60)  # the default steps would let the backup take it
+            d = Dispatcher(pool, "solo")
+            d.term = await _take_term(pool)
+            assert await d.match_all() == 0
+            waited = await _caller(conn, "operator", waited_s=125)
+            assert await d.match_all() == 1
+            assert await _offers(conn) == {waited: backup}
+    finally:
+        await pool.close()
+
+
+async def test_each_queue_ages_priority_at_its_own_rate_even_behind_a_long_line(db: str) -> None:
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            # legal_aid: no aging, so priority decides; mediation: the default, a point a minute.
+            await conn.execute("UPDATE queues SET priority_aging_per_minute = 0 WHERE name = 'legal_aid'")
+            aid_agent = await _agent(conn, "aid", {"legal_aid": 0})
+            mediation_agent = await _agent(conn, "mediator", {"mediation": 0})
+            for _ in range(2 * MIN_CALLERS_PER_QUEUE):  # more than a pass reads: the query must order them too
+                await _caller(conn, "legal_aid", waited_s=3600)
+                await _caller(conn, "mediation", waited_s=3600)
+            flagged_aid = await _caller(conn, "legal_aid", waited_s=1)
+            flagged_mediation = await _caller(conn, "mediation", waited_s=1)
+            await conn.execute(
+                "UPDATE queue_entries SET priority = 30 WHERE id = ANY($1::bigint[])", [flagged_aid, flagged_mediation]
+            )
+            d = Dispatcher(pool, "solo")
+            d.term = await _take_term(pool)
+            assert await d.match_all() == 2
+            offers = await _offers(conn)
+        assert offers[flagged_aid] == aid_agent  # priority 30 beats an hour's wait without aging
+        assert flagged_mediation not in offers  # 60 points of waiting beat 30
+        assert mediation_agent in offers.values()
+    finally:
+        await pool.close()
+
+
+async def test_required_skills_are_relaxed_after_the_queues_skills_relax_after_seconds(db: str) -> None:
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            agent = await _agent(conn, "mandarin", {"minority_language": 0})
+            await _caller(conn, "minority_language", waited_s=100, skills=("language:yi",))
+            d = Dispatcher(pool, "solo")
+            d.term = await _take_term(pool)
+            assert await d.match_all() == 0  # NULL: never relaxed
+            await conn.execute("UPDATE queues SET skills_relax_after_seconds = 90 WHERE name = 'minority_language'")
+            assert await d.match_all() == 1
+            assert list((await _offers(conn)).values()) == [agent]
+    finally:
+        await pool.close()

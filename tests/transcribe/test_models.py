@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 import wave
 from array import array
 from pathlib import Path
@@ -10,6 +13,7 @@ import pytest
 
 from hotline.transcribe.audio import Resampler
 from hotline.transcribe.models import ModelError, ModelPool, check_model_path
+from tests.conftest import ROOT
 from tests.transcribe.conftest import korean_model_path, speak
 
 
@@ -58,3 +62,35 @@ async def test_recognizers_reused_across_streams_time_words_from_each_stream_sta
     for run in runs[1:]:
         assert [w for w, _, _ in run] == [w for w, _, _ in runs[0]]
         assert all(abs(a[1] - b[1]) < 0.05 and abs(a[2] - b[2]) < 0.05 for a, b in zip(run, runs[0], strict=True))
+
+
+def test_decoder_workers_exit_when_the_service_process_is_killed(tmp_path: Path) -> None:
+    """Else they would keep the model's memory, and the pipe a supervisor waits on before restarting."""
+    script = tmp_path / "service.py"
+    script.write_text(
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from hotline.transcribe.models import ModelPool\n"
+        "if __name__ == '__main__':\n"
+        f"    pool = ModelPool(Path({str(korean_model_path())!r}), workers=1)\n"
+        "    print(pool._workers[0].executor.submit(os.getpid).result(), flush=True)\n"
+        "    sys.stdin.read()\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, str(script)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as service:
+        assert service.stdout is not None
+        worker = int(service.stdout.readline())
+        service.kill()
+    deadline = time.monotonic() + 5
+    while _alive(worker):
+        assert time.monotonic() < deadline, f"decoder worker {worker} outlived its service"
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie waits for whoever adopted it: it has exited

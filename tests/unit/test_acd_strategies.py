@@ -114,3 +114,24 @@ def test_expected_wait_is_smoothed_towards_the_latest_answered_waits() -> None:
     # the same waits in the other order: the recent short waits pull the estimate down
     falling = smoothed_wait([120.0, 120.0, 30.0, 30.0, 30.0])
     assert falling is not None and falling < rising
+
+
+def test_queue_rules_from_the_queues_columns_keep_the_old_default_and_read_a_custom_queue() -> None:
+    from hotline.acd.dispatcher import PENALTY_STEPS, penalty_steps_from_json, rules_for
+
+    default = '[{"after_seconds": 0, "max_penalty": 0}, {"after_seconds": 30, "max_penalty": 100}]'
+    assert penalty_steps_from_json(default) == PENALTY_STEPS
+    custom = rules_for(
+        Strategy.RING_ALL,
+        aging_per_minute=0.0,
+        penalty_steps=penalty_steps_from_json('[{"after_seconds": 120, "max_penalty": 5}]'),
+        skills_after_s=90.0,
+    )
+    assert custom == QueueRules(Strategy.LONGEST_IDLE, 0.0, (PenaltyStep(120, 5),), 90.0)
+    # No aging: a priority point outweighs any wait.
+    old, flagged = Caller("old", NOW - 3600), Caller("flagged", NOW, priority=1)
+    assert [c.id for c in order_callers([old, flagged], custom, NOW)] == ["flagged", "old"]
+    # Before the first step only penalty 0 may take a call.
+    backup = Agent(1, NOW - 10, penalty=5)
+    assert ids(rank([backup], Caller("c", NOW - 119), custom, NOW)) == []
+    assert ids(rank([backup], Caller("c", NOW - 121), custom, NOW)) == [1]

@@ -1,0 +1,157 @@
+"""Live transcription end to end: `hotline up` runs the transcription service (the Korean model from PyPI) as a
+supervised child, the cells stream both legs of real calls to it, and without a model the calls are marked for
+the post-call backlog, which `hotline transcribe` works through."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotline.transcribe.models import ModelPool
+from tests.conftest import free_port
+from tests.e2e.conftest import Stack
+from tests.e2e.test_stack import _agent, _phone, _phone_done, _registered_poor_caller, _rows, _wait_ended
+from tests.integration.cli import finish, popen
+from tests.transcribe.conftest import korean_model_path, speak
+
+pytestmark = [pytest.mark.sip, pytest.mark.timeout(300)]
+
+
+@pytest.fixture
+def stack_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    with_model = getattr(request, "param", "with_model") == "with_model"
+    model = korean_model_path() if with_model else tmp_path / "vosk-model-cn-missing"
+    return {
+        "HOTLINE_TRANSCRIBE_MODEL_PATH": str(model),
+        "HOTLINE_TRANSCRIBE_PORT": str(free_port()),
+        "HOTLINE_TRANSCRIBE_LIVE_STREAMS": "4",
+        "HOTLINE_TRANSCRIBE_BACKLOG_INTERVAL": "2",
+    }
+
+
+def _talk(stack: Stack, name: str, text: str) -> None:
+    """What a sipp party says, looped: Korean speech from espeak-ng as raw A-law with a second of silence."""
+    wav = speak(text, stack.tmp / f"{name}.wav", 8000)
+    out = stack.tmp / f"{name}.al"
+    subprocess.run(["sox", str(wav), "-t", "al", "-r", "8000", "-c", "1", str(out), "pad", "0", "1"], check=True)
+
+
+async def _transcriber(stack: Stack, state: str, limit: float = 60) -> dict[str, Any]:
+    """The transcriber's entry in /healthz once it is in ``state`` (the engine's entries appear after start)."""
+    deadline = time.monotonic() + limit
+    while (entry := stack.health().get("transcriber")) is None or entry["state"] != state:  # type: ignore[index]
+        assert time.monotonic() < deadline, f"transcriber not {state}: {entry}"
+        await asyncio.sleep(0.5)
+    return entry  # type: ignore[return-value]
+
+
+async def _until(what: str, limit: float, db: str, sql: str, *args: object) -> list[Any]:
+    """The rows of ``sql`` once there are any, polling up to ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while not (rows := await _rows(db, sql, *args)):
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.5)
+    return rows
+
+
+@pytest.mark.parametrize("stack_env", ["with_model"], indirect=True)
+async def test_both_legs_of_a_bridged_call_are_transcribed_live_on_the_recording_timeline(stack: Stack) -> None:
+    await _transcriber(stack, "running")
+    _talk(stack, "caller", "대한민국")
+    _talk(stack, "agent", "안녕하세요 감사합니다")
+    await _agent(stack, "lawyer01", "agent-password-1")
+    await _registered_poor_caller(stack)
+    phone = _phone(stack, "agent_talk.xml", "lawyer01", "agent-password-1")
+    try:
+        done = stack.sipp("uac_talk.xml", 1, "-d", "50000", timeout=120)
+        assert done.returncode == 0, done.stdout[-2000:]
+    finally:
+        _phone_done(stack, phone)
+    await _wait_ended(stack.db, 1)
+    (call,) = await _rows(stack.db, "SELECT id, answered_at, outcome FROM calls")
+    assert call["outcome"] == "answered"
+    (state,) = await _until(
+        "the live transcript was not marked done",
+        15,
+        stack.db,
+        "SELECT live_failed, live_done_at FROM transcription_state WHERE call_id = $1 AND live_done_at IS NOT NULL",
+        call["id"],
+    )
+    assert state["live_failed"] is None
+
+    rows = await _rows(stack.db, "SELECT channel, start_ms, source FROM transcripts WHERE call_id = $1", call["id"])
+    assert {r["source"] for r in rows} == {"live"}  # and the backlog left the call alone
+    starts = {ch: sorted(r["start_ms"] for r in rows if r["channel"] == ch) for ch in ("caller", "agent")}
+    assert starts["caller"] and starts["agent"], starts
+    (connect,) = await _rows(
+        stack.db, "SELECT at FROM call_events WHERE call_id = $1 AND event = 'CONNECT'", call["id"]
+    )
+    bridged_ms = (connect["at"] - call["answered_at"]).total_seconds() * 1000
+    assert starts["caller"][0] < bridged_ms  # the caller talked from the start...
+    assert starts["agent"][0] > bridged_ms - 1000  # ...the agent only once bridged, on the call's timeline
+
+    (rec,) = await _rows(stack.db, "SELECT path FROM recordings WHERE call_id = $1", call["id"])
+    models = ModelPool(korean_model_path(), workers=1)
+    await models.start()
+    try:
+        batch = await models.transcribe_wav(Path(rec["path"]))
+    finally:
+        models.shutdown()
+    for channel in ("caller", "agent"):
+        first = min(round(w["start"] * 1000) for r in batch[channel] for w in r.get("result", []))
+        assert abs(first - starts[channel][0]) <= 300, (channel, first, starts[channel][0])  # the recording agrees
+
+    os.kill((await _transcriber(stack, "running"))["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while (h := await _transcriber(stack, "running"))["restarts"] != 1:
+        assert time.monotonic() < deadline, f"the transcription service was not restarted: {h}"
+        await asyncio.sleep(0.5)
+
+
+@pytest.mark.parametrize("stack_env", ["without_model"], indirect=True)
+async def test_without_a_model_calls_are_marked_for_the_backlog_which_hotline_transcribe_catches_up(
+    stack: Stack,
+) -> None:
+    missing = stack.env["HOTLINE_TRANSCRIBE_MODEL_PATH"]
+    assert f"transcription is off: Vosk model path {missing} does not exist" in stack.log
+    await _transcriber(stack, "off")
+    assert stack.health()["status"] == "ok"  # recordings wait for the backlog: not a fault
+    _talk(stack, "caller", "대한민국")
+    done = stack.sipp("uac_talk.xml", 1, "-d", "6000", timeout=60)
+    assert done.returncode == 0, done.stdout[-2000:]
+    await _wait_ended(stack.db, 1)
+    (call,) = await _rows(stack.db, "SELECT id FROM calls")
+    (state,) = await _until(
+        "the call was not marked for the backlog",
+        10,
+        stack.db,
+        "SELECT live_failed FROM transcription_state WHERE call_id = $1 AND live_failed IS NOT NULL",
+        call["id"],
+    )
+    url = f"ws://127.0.0.1:{stack.env['HOTLINE_TRANSCRIBE_PORT']}/asr"
+    assert state["live_failed"].startswith(f"caller stream: transcription service at {url} unreachable")
+
+    env = {**stack.env, "HOTLINE_TRANSCRIBE_MODEL_PATH": str(korean_model_path())}
+    env["HOTLINE_TRANSCRIBE_PORT"] = str(free_port())
+    service = popen(stack.db, "transcribe", **env)
+    try:
+        await _until(
+            "hotline transcribe did not transcribe the recording",
+            60,
+            stack.db,
+            "SELECT 1 FROM transcription_state WHERE call_id = $1 AND batch_done_at IS NOT NULL",
+            call["id"],
+        )
+    finally:
+        service.send_signal(signal.SIGINT)
+        code, err = finish(service, 30)
+    assert code == 0, err[-2000:]
+    rows = await _rows(stack.db, "SELECT channel, source FROM transcripts WHERE call_id = $1", call["id"])
+    assert rows and {(r["channel"], r["source"]) for r in rows} == {("caller", "batch")}
