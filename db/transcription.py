@@ -40,7 +40,7 @@ async def add_risk_flag(conn: Any, call_id: UUID, flag: str, rule: str, score: f
     """
     inserted: bool | None = await conn.fetchval(
         """WITH ins AS (
-               INSERT INTO tags (call_id, kind, value, score, source, rule) VALUES ($1, 'flag', $2, $3, 'tagger', $4)
+               INSERT INTO tags (call_id, kind, value, score, source, rule) VALUES ($1, 'flag', $2, $3, 'live', $4)
                ON CONFLICT (call_id, kind, value, source) DO NOTHING RETURNING id)
            SELECT true FROM (SELECT pg_notify($5, $6) FROM ins) AS sent""",
         call_id,

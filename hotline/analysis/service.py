@@ -205,6 +205,11 @@ async def analyse_call(
         tags = await asyncio.to_thread(tag, text, taxonomy) if text else None
         props = proposals(tags) if tags is not None else []
         await tags_db.replace(conn, call_id, "tagger", _tag_rows(props))
+        # A flag raised on live speech stands even if the whole transcript reads otherwise (a caller may
+        # take back "他要杀我" once calmer): the work order gets it too.
+        for live in await tags_db.of_call(conn, call_id, "live"):
+            if live.kind == "flag" and not any(p.field == "flag" and p.value == live.value for p in props):
+                props.append(Proposal("flag", live.value, live.score, f"live:{live.rule}" if live.rule else "live"))
 
         ticket, created = await _ensure_ticket(conn, call, props, ticket_prefix, timezone)
         filled = await _fill_ticket(conn, ticket, props) if ticket is not None else ()

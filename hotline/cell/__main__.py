@@ -87,7 +87,7 @@ async def run(settings: Settings, name: str, index: int) -> int:
             drain_timeout=settings.sip.drain_timeout,
         )
         await cell.start()
-        callbacks = CallbackDialer(pool, keys, name, cell.engine, cell.context, front, queue_wait)
+        callbacks = CallbackDialer(pool, keys, name, cell.engine, cell.context, front, queue_wait, live)
         await callbacks.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -25,7 +25,8 @@ from uuid import UUID
 
 from db import agents, calls
 from hotline.cell.queueing import QueueWait
-from hotline.cell.records import Session, _register_recording
+from hotline.cell.records import Session, close_call
+from hotline.cell.transcription import LiveTranscription
 from hotline.phone import dial_string, parse_caller
 from hotline.privacy import NumberKeys
 from hotline.sip.call import CallContext, CallEnded, CallLeg, DialError, dial
@@ -70,8 +71,10 @@ class CallbackDialer:
         context: CallContext,
         front: str,
         queue_wait: QueueWait,
+        live: LiveTranscription | None = None,
     ) -> None:
         self.pool, self.keys, self.cell, self.engine = pool, keys, cell, engine
+        self.live = live
         self.context, self.front, self.queue_wait = context, front, queue_wait
         self.tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -240,10 +243,15 @@ class CallbackDialer:
             )
             await calls.answered(conn, call_id)
         outcome, reason = "failed", None
+        live = self.live.call(call_id, caller_leg) if self.live is not None else None
         try:
             await caller_leg.start_recording(self.context.recording_path(caller_leg))
+            if live is not None:
+                await live.start_caller()
             await caller_leg.play([self.context.prompt("callback_greeting.wav")])
             await caller_leg.bridge(agent_leg)
+            if live is not None:
+                await live.add_agent(agent_leg)
             waited = round(time.time() - claim.entered_at, 1)
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(
@@ -288,18 +296,7 @@ class CallbackDialer:
             if outcome != "answered":
                 outcome, reason = "abandoned", "hung up before the bridge"
         finally:
-            await asyncio.shield(self._close(caller_leg, call_id, outcome, reason))
-
-    async def _close(self, leg: CallLeg, call_id: UUID, outcome: str, reason: str | None) -> None:
-        recording = None
-        try:
-            recording = await leg.stop_recording()
-        except Exception as exc:
-            log.error("callback call %s: recording not written: %s", call_id, exc)
-        async with self.pool.acquire() as conn:
-            if recording is not None and recording.exists():
-                await _register_recording(conn, call_id, recording)
-            await calls.end(conn, call_id, outcome, reason=reason)
+            await asyncio.shield(close_call(self.pool, caller_leg, call_id, live, outcome, reason))
 
     async def _agent_failed(self, claim: Claim, attempt_id: int, exc: DialError, rang: float) -> None:
         """A ring-no-answer like any other; the caller keeps their attempts and their place."""

@@ -105,20 +105,27 @@ class RecordedCalls:
             await asyncio.shield(self._close(leg, session, outcome, reason))
 
     async def _close(self, leg: CallLeg, session: Session, outcome: str, reason: str | None) -> None:
-        # the live streams end (eof, last results) while the recording is written; marked done after the record
-        live = asyncio.ensure_future(session.live.end_streams()) if session.live is not None else None
-        recording: Path | None = None
-        try:
-            recording = await leg.stop_recording()
-        except Exception as exc:
-            log.error("call %s: recording not written: %s", session.call_id, exc)
-        async with self.pool.acquire() as conn:
-            if recording is not None and recording.exists():
-                await _register_recording(conn, session.call_id, recording)
-            await calls.end(conn, session.call_id, outcome, reason=reason)
-        if live is not None and session.live is not None:
-            await live
-            await session.live.finish()
+        await close_call(self.pool, leg, session.call_id, session.live, outcome, reason)
+
+
+async def close_call(
+    pool: Any, leg: CallLeg, call_id: UUID, live: CallTranscription | None, outcome: str, reason: str | None
+) -> None:
+    """End a call's record once: recording written and registered, outcome stored, live streams finished."""
+    # the live streams end (eof, last results) while the recording is written; marked done after the record
+    ending = asyncio.ensure_future(live.end_streams()) if live is not None else None
+    recording: Path | None = None
+    try:
+        recording = await leg.stop_recording()
+    except Exception as exc:
+        log.error("call %s: recording not written: %s", call_id, exc)
+    async with pool.acquire() as conn:
+        if recording is not None and recording.exists():
+            await _register_recording(conn, call_id, recording)
+        await calls.end(conn, call_id, outcome, reason=reason)
+    if ending is not None and live is not None:
+        await ending
+        await live.finish()
 
 
 async def _register_recording(conn: Any, call_id: UUID, path: Path) -> None:

@@ -235,6 +235,24 @@ async def test_personal_safety_risk_found_after_the_call_makes_the_work_order_ur
     assert ticket.priority == "urgent" and "人身安全风险" in ticket.flags and "家庭暴力" in ticket.flags
 
 
+async def test_a_risk_heard_live_survives_the_post_call_analysis_and_reaches_the_work_order(
+    conn: asyncpg.Connection, taxonomy: Taxonomy, rules: QaRules
+) -> None:
+    agent_id = await agent(conn)
+    call_id = await answered_call(conn, agent_id, WAGES)  # the whole transcript reads as a wage claim only
+    await conn.execute(
+        "INSERT INTO tags (call_id, kind, value, score, source, rule) "
+        "VALUES ($1, 'flag', '人身安全风险', 3, 'live', 'threat_to_kill')",
+        call_id,
+    )
+    outcome = await analyse_call(conn, call_id, taxonomy, rules)
+    live = await conn.fetch("SELECT value FROM tags WHERE call_id = $1 AND source = 'live'", call_id)
+    assert [r["value"] for r in live] == ["人身安全风险"]
+    assert outcome.ticket_number is not None
+    ticket = await tickets.get(conn, outcome.ticket_number)
+    assert ticket.priority == "urgent" and "人身安全风险" in ticket.flags and "农民工欠薪" in ticket.flags
+
+
 async def test_call_without_transcript_is_marked_not_crashed(
     conn: asyncpg.Connection, taxonomy: Taxonomy, rules: QaRules
 ) -> None:

@@ -190,7 +190,7 @@ async def test_risk_word_of_the_caller_raises_an_event_a_notify_and_a_tag_within
 
     tags = await pg.fetch("SELECT kind, value, source, rule, score FROM tags WHERE call_id = $1", call_id)
     assert [(t["kind"], t["value"], t["source"], t["rule"]) for t in tags] == [
-        ("flag", "人身安全风险", "tagger", RISK_WORD)
+        ("flag", "人身安全风险", "live", RISK_WORD)
     ]
     assert tags[0]["score"] >= 3
 
