@@ -20,7 +20,7 @@ from db.tags import TagRow
 from hotline.analysis.plan import URGENT_FLAGS, Proposal, TicketFields, plan_ticket
 from hotline.errors import HotlineError
 from hotline.qa import QaResult, QaRules, Segment, evaluate, normalise
-from hotline.tag import Tags, Taxonomy, tag
+from hotline.tag import LEGAL_AREAS, SERVICES, Tags, Taxonomy, tag
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,15 @@ async def _ensure_ticket(
     if row is not None or call["agent_id"] is None:
         return row, False
     urgent = any(p.field == "flag" and p.value in URGENT_FLAGS for p in props)
+    # What the caller chose in the IVR (e.g. 2 = 法律援助) is a fact, not a guess: it seeds the work order and
+    # the tagger only suggests what is still empty. Menu categories that are not taxonomy labels are left out.
+    chosen = {
+        r["kind"]: r["value"]
+        for r in await conn.fetch(
+            "SELECT kind, value FROM tags WHERE call_id = $1 AND source = 'flow' AND kind IN ('legal_area', 'service')",
+            call["id"],
+        )
+    }
     created = await tickets.create(
         conn,
         prefix=ticket_prefix,
@@ -132,6 +141,8 @@ async def _ensure_ticket(
         caller_masked=call["caller_masked"],
         prefecture_code=call["prefecture_code"],
         priority="urgent" if urgent else "normal",
+        legal_area=chosen.get("legal_area") if chosen.get("legal_area") in LEGAL_AREAS else None,
+        service=chosen.get("service") if chosen.get("service") in SERVICES else None,
     )
     row = await conn.fetchrow(
         "SELECT id, number, legal_area, service, flags, priority FROM tickets WHERE id = $1", created.id

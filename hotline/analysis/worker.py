@@ -62,11 +62,11 @@ class AnalysisWorker:
 
     @classmethod
     def from_settings(cls, pool: Any, settings: Settings) -> AnalysisWorker:
-        """Reads the QA rules (``qa.rules_path``) and the packaged tagger taxonomy; a bad file raises a
-        HotlineError naming it."""
+        """Reads the QA rules (``qa.rules_path``) and the tagger taxonomy (``transcribe.taxonomy``, the one the
+        live risk detector uses; None: the packaged one); a bad file raises a HotlineError naming it."""
         return cls(
             pool,
-            load_taxonomy(),
+            load_taxonomy(settings.transcribe.taxonomy),
             load_rules(settings.qa.rules_path),
             ticket_prefix=settings.ticket_prefix,
             timezone=settings.timezone,

@@ -28,7 +28,17 @@ pytestmark = [pytest.mark.sip, pytest.mark.timeout(300)]
 def stack_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     with_model = getattr(request, "param", "with_model") == "with_model"
     model = korean_model_path() if with_model else tmp_path / "vosk-model-cn-missing"
+    # The Korean model hears espeak-ng's "대한민국" as "유미코": the taxonomy of this run makes that word a labour
+    # dispute and a personal-safety risk, so the live detector and the post-call tagger have Korean to act on.
+    taxonomy = tmp_path / "taxonomy.yaml"
+    taxonomy.write_text(
+        "version: 1\n"
+        'legal_area:\n  labels:\n    劳动争议:\n      patterns: {"유미코": 3}\n'
+        'flags:\n  labels:\n    人身安全风险:\n      min_score: 3\n      patterns: {"유미코": 3}\n',
+        encoding="utf-8",
+    )
     return {
+        "HOTLINE_TRANSCRIBE_TAXONOMY": str(taxonomy),
         "HOTLINE_TRANSCRIBE_MODEL_PATH": str(model),
         "HOTLINE_TRANSCRIBE_PORT": str(free_port()),
         "HOTLINE_TRANSCRIBE_LIVE_STREAMS": "4",
@@ -62,7 +72,9 @@ async def _until(what: str, limit: float, db: str, sql: str, *args: object) -> l
 
 
 @pytest.mark.parametrize("stack_env", ["with_model"], indirect=True)
-async def test_both_legs_of_a_bridged_call_are_transcribed_live_on_the_recording_timeline(stack: Stack) -> None:
+async def test_a_bridged_call_ends_transcribed_live_on_both_legs_tagged_scored_with_its_work_order_filled(
+    stack: Stack,
+) -> None:
     await _transcriber(stack, "running")
     _talk(stack, "caller", "대한민국")
     _talk(stack, "agent", "안녕하세요 감사합니다")
@@ -107,6 +119,39 @@ async def test_both_legs_of_a_bridged_call_are_transcribed_live_on_the_recording
     for channel in ("caller", "agent"):
         first = min(round(w["start"] * 1000) for r in batch[channel] for w in r.get("result", []))
         assert abs(first - starts[channel][0]) <= 300, (channel, first, starts[channel][0])  # the recording agrees
+
+    # After the call: the analysis (run by the transcription service) tags it, fills its work order and scores it.
+    (analysed,) = await _until(
+        "the call was not analysed",
+        30,
+        stack.db,
+        "SELECT error FROM analysis_state WHERE call_id = $1 AND done_at IS NOT NULL",
+        call["id"],
+    )
+    assert analysed["error"] is None
+    tags = await _rows(stack.db, "SELECT kind, value, source FROM tags WHERE call_id = $1", call["id"])
+    found = {(t["kind"], t["value"], t["source"]) for t in tags}
+    assert {("flag", "人身安全风险", "live"), ("legal_area", "劳动争议", "tagger")} <= found, found
+    assert ("service", "法律援助", "flow") in found  # the caller pressed 2
+    (ticket,) = await _rows(
+        stack.db,
+        "SELECT t.id, t.legal_area, t.service, t.flags, t.priority, a.username FROM tickets t "
+        "JOIN agents a ON a.id = t.assignee_id WHERE t.call_id = $1",
+        call["id"],
+    )
+    assert (ticket["legal_area"], ticket["service"], ticket["priority"], ticket["username"]) == (
+        "劳动争议",
+        "法律援助",
+        "urgent",
+        "lawyer01",
+    )
+    assert "人身安全风险" in ticket["flags"]
+    suggested = await _rows(
+        stack.db, "SELECT field, value, source, status FROM ticket_suggestions WHERE ticket_id = $1", ticket["id"]
+    )
+    assert ("legal_area", "劳动争议", "tagger", "suggested") in {tuple(r) for r in suggested}, suggested
+    (qa,) = await _rows(stack.db, "SELECT score, items FROM qa_results WHERE call_id = $1", call["id"])
+    assert 0 <= qa["score"] < 100 and "greeting" in qa["items"]  # the agent's Korean is no 您好
 
     os.kill((await _transcriber(stack, "running"))["pid"], signal.SIGKILL)
     deadline = time.monotonic() + 60

@@ -253,6 +253,23 @@ async def test_a_risk_heard_live_survives_the_post_call_analysis_and_reaches_the
     assert ticket.priority == "urgent" and "人身安全风险" in ticket.flags and "农民工欠薪" in ticket.flags
 
 
+async def test_what_the_caller_chose_in_the_ivr_seeds_the_work_order_before_the_tagger(
+    conn: asyncpg.Connection, taxonomy: Taxonomy, rules: QaRules
+) -> None:
+    agent_id = await agent(conn)
+    call_id = await answered_call(conn, agent_id, WAGES)
+    await conn.executemany(
+        "INSERT INTO tags (call_id, kind, value, source) VALUES ($1, $2, $3, 'flow')",
+        [(call_id, "service", "法律援助"), (call_id, "legal_area", "合同与借贷")],  # a menu category, not a label
+    )
+    outcome = await analyse_call(conn, call_id, taxonomy, rules)
+    assert outcome.ticket_number is not None
+    ticket = await tickets.get(conn, outcome.ticket_number)
+    assert (ticket.service, ticket.legal_area) == ("法律援助", "劳动争议")
+    suggested = {s.field: s.value for s in await suggestions.for_ticket(conn, ticket.id)}
+    assert suggested.get("legal_area") == "劳动争议" and "service" not in suggested
+
+
 async def test_call_without_transcript_is_marked_not_crashed(
     conn: asyncpg.Connection, taxonomy: Taxonomy, rules: QaRules
 ) -> None:
