@@ -347,22 +347,8 @@ class CallbackDialer:
                     claim.callback_id,
                     result,
                 )
-                await conn.execute(
-                    """UPDATE queue_entries e SET state = 'waiting', agent_id = NULL, offered_at = NULL,
-                              not_before = c.next_attempt_at
-                       FROM callbacks c WHERE c.id = e.callback_id AND e.id = $1 AND e.state = 'offered'""",
-                    claim.entry_id,
-                )
-            await agents.move(
-                conn,
-                claim.agent_id,
-                "reserved",
-                "available",
-                cause="system",
-                actor="cell",
-                reason=reason or f"callback: caller not reached ({result})",
-                call_id=claim.call_id,
-            )
+                await _back_in_line(conn, claim, retry=True)
+            await _free_agent(conn, claim, reason or f"callback: caller not reached ({result})")
             await calls.add_event(
                 conn,
                 claim.call_id,
@@ -396,20 +382,33 @@ class CallbackDialer:
                     "UPDATE callbacks SET status = 'waiting', cell = NULL WHERE id = $1 AND status = 'dialing'",
                     claim.callback_id,
                 )
-                await conn.execute(
-                    "UPDATE queue_entries SET state = 'waiting', agent_id = NULL, offered_at = NULL "
-                    "WHERE id = $1 AND state = 'offered'",
-                    claim.entry_id,
-                )
-                await agents.move(
-                    conn,
-                    claim.agent_id,
-                    "reserved",
-                    "available",
-                    cause="system",
-                    actor="cell",
-                    reason=f"callback interrupted ({failure})",
-                )
+                await _back_in_line(conn, claim, retry=False)
+                await _free_agent(conn, claim, f"callback interrupted ({failure})")
+
+
+async def _back_in_line(conn: Any, claim: Claim, *, retry: bool) -> None:
+    """The offered callback waits in line again; for a retry, not before the callback's next attempt time."""
+    await conn.execute(
+        """UPDATE queue_entries e SET state = 'waiting', agent_id = NULL, offered_at = NULL,
+                  not_before = CASE WHEN $2 THEN c.next_attempt_at ELSE e.not_before END
+           FROM callbacks c WHERE c.id = e.callback_id AND e.id = $1 AND e.state = 'offered'""",
+        claim.entry_id,
+        retry,
+    )
+
+
+async def _free_agent(conn: Any, claim: Claim, reason: str) -> None:
+    """The agent reserved for the callback is available again (unless someone else moved them meanwhile)."""
+    await agents.move(
+        conn,
+        claim.agent_id,
+        "reserved",
+        "available",
+        cause="system",
+        actor="cell",
+        reason=reason,
+        call_id=claim.call_id,
+    )
 
 
 async def _first_to_hang_up(caller: CallLeg, agent: CallLeg) -> bool:

@@ -185,12 +185,16 @@ class _TapPort(pj.AudioMediaPort):  # type: ignore[misc]
         self._consumer = consumer
 
     def onFrameReceived(self, frame: Any) -> None:
-        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
-            data = bytes(frame.buf)
-            try:
-                self._loop.call_soon_threadsafe(self._consumer, self._leg_id, data)
-            except RuntimeError:  # loop closed during shutdown
-                pass
+        # The clock thread may still deliver a frame while the pj thread tears the port down, when its Python
+        # attributes are already gone: drop that frame rather than raise into pjmedia.
+        loop, consumer = getattr(self, "_loop", None), getattr(self, "_consumer", None)
+        if loop is None or consumer is None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
+            return
+        data = bytes(frame.buf)
+        try:
+            loop.call_soon_threadsafe(consumer, self._leg_id, data)
+        except (RuntimeError, AttributeError):  # loop closed during shutdown; port torn down meanwhile
+            pass
 
 
 def wav_seconds(path: Path) -> float:

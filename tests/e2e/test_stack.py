@@ -316,18 +316,20 @@ async def test_queued_caller_is_bridged_to_a_registered_agent_and_the_event_log_
     assert states == ["available", "reserved", "on_call", "wrap_up", "available"]
 
 
-async def test_ring_no_answer_moves_the_caller_to_the_next_agent(stack: Stack) -> None:
+@pytest.mark.parametrize("first_phone", ["rings_unanswered", "not_registered"])
+async def test_ring_no_answer_moves_the_caller_to_the_next_agent(stack: Stack, first_phone: str) -> None:
     await _agent(stack, "lawyer01", "agent-password-1")  # logged in first: longest idle, offered first
     await _agent(stack, "lawyer02", "agent-password-2")
     await _registered_poor_caller(stack)
-    silent = _phone(stack, "agent_no_answer.xml", "lawyer01", "agent-password-1")
-    answering = _phone(stack, "agent_phone.xml", "lawyer02", "agent-password-2")
+    phones = [_phone(stack, "agent_phone.xml", "lawyer02", "agent-password-2")]
+    if first_phone == "rings_unanswered":
+        phones.append(_phone(stack, "agent_no_answer.xml", "lawyer01", "agent-password-1"))
     try:
         done = stack.sipp("uac_menu.xml", 1, "-d", "55000", timeout=120)
         assert done.returncode == 0, done.stdout[-2000:]
     finally:
-        _phone_done(stack, silent)
-        _phone_done(stack, answering)
+        for phone in phones:
+            _phone_done(stack, phone)
     await _wait_ended(stack.db, 1)
     (call,) = await _rows(
         stack.db, "SELECT c.id, c.outcome, a.username FROM calls c LEFT JOIN agents a ON a.id = c.agent_id"
@@ -335,9 +337,15 @@ async def test_ring_no_answer_moves_the_caller_to_the_next_agent(stack: Stack) -
     assert (call["outcome"], call["username"]) == ("answered", "lawyer02")
     events = await _rows(
         stack.db,
-        "SELECT e.event, a.username FROM call_events e LEFT JOIN agents a ON a.id = e.agent_id "
+        "SELECT e.event, a.username, e.data FROM call_events e LEFT JOIN agents a ON a.id = e.agent_id "
         "WHERE e.call_id = $1 AND e.event IN ('RINGNOANSWER', 'CONNECT') ORDER BY e.id",
         call["id"],
     )
     assert [(e["event"], e["username"]) for e in events] == [("RINGNOANSWER", "lawyer01"), ("CONNECT", "lawyer02")]
-    assert (await _agent_states(stack, "lawyer01"))[:3] == ["available", "reserved", "available"]
+    if first_phone == "rings_unanswered":
+        assert (await _agent_states(stack, "lawyer01"))[:3] == ["available", "reserved", "available"]
+    else:  # the front answers 480 for a known agent without a registered phone: paused with the reason
+        assert '"status": 480' in events[0]["data"]
+        assert (await _agent_states(stack, "lawyer01"))[:3] == ["available", "reserved", "paused"]
+        (agent,) = await _rows(stack.db, "SELECT state, state_reason FROM agents WHERE username = 'lawyer01'")
+        assert (agent["state"], agent["state_reason"]) == ("paused", "phone unreachable (480)")

@@ -28,13 +28,14 @@ pytestmark = [pytest.mark.sip, pytest.mark.timeout(300)]
 def stack_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     with_model = getattr(request, "param", "with_model") == "with_model"
     model = korean_model_path() if with_model else tmp_path / "vosk-model-cn-missing"
-    # The Korean model hears espeak-ng's "대한민국" as "유미코": the taxonomy of this run makes that word a labour
-    # dispute and a personal-safety risk, so the live detector and the post-call tagger have Korean to act on.
+    # The Korean model writes Hangul whatever espeak-ng's speech sounds like to it on a given run: the taxonomy of
+    # this run makes any Hangul word a labour dispute and a personal-safety risk, so the live detector and the
+    # post-call tagger have words to act on (the Chinese rules are tested on Chinese text in tests/unit).
     taxonomy = tmp_path / "taxonomy.yaml"
     taxonomy.write_text(
         "version: 1\n"
-        'legal_area:\n  labels:\n    劳动争议:\n      patterns: {"유미코": 3}\n'
-        'flags:\n  labels:\n    人身安全风险:\n      min_score: 3\n      patterns: {"유미코": 3}\n',
+        'legal_area:\n  labels:\n    劳动争议:\n      patterns: {"[가-힣]+": 3}\n'
+        'flags:\n  labels:\n    人身安全风险:\n      min_score: 3\n      patterns: {"[가-힣]+": 3}\n',
         encoding="utf-8",
     )
     return {
