@@ -98,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
         "flow files again and swaps in valid new revisions; an invalid file keeps the running flow and the "
         "reason is logged. Run `hotline check-flows` first to see problems.",
     )
+    dispatch = sub.add_parser(
+        "dispatch",
+        help="run the ACD dispatcher alone (hotline up runs one too; one leads, the others stand by)",
+        description="Matches waiting callers with available agents in PostgreSQL. Any number may run, on any "
+        "machine: an advisory lock picks the leader, a fencing term guards every offer, and a standby takes over "
+        "when the leader's database session ends. Stops on SIGTERM or Ctrl-C.",
+    )
+    dispatch.add_argument("--name", help="how this dispatcher is named in logs and acd_leader (default host-pid)")
     sub.add_parser(
         "transcribe",
         help="run the transcription service (Vosk websocket, post-call backlog) from the transcribe settings",
@@ -241,6 +249,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _reload(settings)
     if args.command == "prompts":
         return await asyncio.to_thread(_prompts_build, settings)
+    if args.command == "dispatch":
+        from hotline.acd.standalone import run as run_dispatcher
+
+        return await run_dispatcher(settings, args.name)
     if args.command in ("analyse", "qa"):
         from hotline.analysis.cli import run as run_analysis
 

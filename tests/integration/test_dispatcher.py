@@ -359,3 +359,44 @@ async def test_required_skills_are_relaxed_after_the_queues_skills_relax_after_s
             assert list((await _offers(conn)).values()) == [agent]
     finally:
         await pool.close()
+
+
+async def _wait_offered(conn: asyncpg.Connection, entry: int, limit: float = 15) -> int:
+    deadline = asyncio.get_running_loop().time() + limit
+    while (agent := (await _offers(conn)).get(entry)) is None:
+        assert asyncio.get_running_loop().time() < deadline, f"caller {entry} was not offered within {limit} s"
+        await asyncio.sleep(0.2)
+    return agent
+
+
+async def test_hotline_dispatch_runs_alone_and_a_standby_takes_over_when_the_leader_stops(
+    db: str, conn: asyncpg.Connection
+) -> None:
+    from tests.integration.cli import finish, popen
+
+    first = popen(db, "dispatch", "--name", "first")
+    deadline = asyncio.get_running_loop().time() + 20
+    while await conn.fetchval("SELECT holder FROM acd_leader") != "first":  # the first one leads
+        assert asyncio.get_running_loop().time() < deadline and first.poll() is None, "hotline dispatch did not lead"
+        await asyncio.sleep(0.2)
+    second = popen(db, "dispatch", "--name", "second")
+    try:
+        alice = await _agent(conn, "alice", {"operator": 0})
+        entry = await _caller(conn, "operator")
+        assert await _wait_offered(conn, entry) == alice
+        assert await conn.fetchval("SELECT holder FROM acd_leader") == "first"
+        term = await conn.fetchval("SELECT term FROM acd_leader")
+        first.terminate()  # SIGTERM: stops cleanly, its session and lock go with it
+        code, err = finish(first, 15)
+        assert code == 0, err
+        bob = await _agent(conn, "bob", {"operator": 0})
+        later = await _caller(conn, "operator")
+        assert await _wait_offered(conn, later) == bob
+        row = await conn.fetchrow("SELECT holder, term FROM acd_leader")
+        assert (row["holder"], row["term"]) == ("second", term + 1)
+    finally:
+        for proc in (first, second):
+            if proc.poll() is None:
+                proc.terminate()
+                finish(proc, 15)
+    assert second.returncode == 0
