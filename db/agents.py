@@ -89,6 +89,11 @@ async def get(conn: Any, username: str) -> Agent:
     return Agent.from_row(row)
 
 
+async def username_of(conn: Any, agent_id: int) -> str | None:
+    name: str | None = await conn.fetchval("SELECT username FROM agents WHERE id = $1", agent_id)
+    return name
+
+
 async def change_state(
     conn: Any,
     username: str,

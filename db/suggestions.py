@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from db.tickets import TicketNotFound
+from db.tickets import Status, TicketClosed, TicketNotFound
 from hotline.errors import HotlineError
 from hotline.tag.taxonomy import FLAGS, LEGAL_AREAS, SERVICES
 
@@ -139,14 +139,17 @@ async def decide(
     ``present=True``: the field is ``value`` (legal area / service: set; flag: added). An open suggestion of the
     same value is confirmed, one of another value corrected. ``present=False``: the field is not ``value``
     (legal area / service: cleared if it holds it; flag: removed); an open suggestion of that value is rejected.
+    A closed work order is refused (`TicketClosed`).
     """
     _check(field, value)
     async with conn.transaction():
         ticket = await conn.fetchrow(
-            "SELECT id, legal_area, service, flags FROM tickets WHERE number = $1 FOR UPDATE", ticket_number
+            "SELECT id, status, legal_area, service, flags FROM tickets WHERE number = $1 FOR UPDATE", ticket_number
         )
         if ticket is None:
             raise TicketNotFound(f"no work order numbered {ticket_number!r}")
+        if ticket["status"] == Status.CLOSED:
+            raise TicketClosed(f"work order {ticket_number} is closed: reopen it before changing its {field}")
         ticket_id = ticket["id"]
         if field == "flag":
             open_row = await conn.fetchrow(

@@ -52,6 +52,10 @@ class TicketNotFound(HotlineError):
     pass
 
 
+class TicketClosed(HotlineError):
+    """A closed work order keeps what it was closed with; it must be reopened to change."""
+
+
 def check_transition(number: str, current: str, wanted: str) -> Status:
     """Pure check of one step of the lifecycle; returns the new status."""
     try:

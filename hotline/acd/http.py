@@ -10,8 +10,6 @@ a supervisor may force another agent's state with a reason, which is also writte
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Any
 
@@ -19,41 +17,10 @@ from aiohttp import web
 
 from db import agents, audit
 from hotline.acd.agent_state import AgentStateError
+from hotline.supervisor.rest import SUPERVISORS, authenticate, error, json_response
 from hotline.supervisor.state import POOL
 
 SELF_STATES = ("available", "paused", "logged_out")
-SUPERVISORS = ("supervisor", "admin")
-
-
-def _json(data: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(
-        data, status=status, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str)
-    )
-
-
-def _error(status: int, message: str) -> web.Response:
-    return _json({"error": message}, status)
-
-
-def _unauthorized(message: str) -> web.Response:
-    return _json({"error": message}, 401, headers={"WWW-Authenticate": 'Basic realm="12348", charset="UTF-8"'})
-
-
-async def _authenticate(request: web.Request) -> agents.Agent | web.Response:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "basic" or not token:
-        return _unauthorized("authentication required: HTTP Basic with the agent's username and console password")
-    try:
-        username, _, password = base64.b64decode(token).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return _error(400, "Authorization: expected Basic base64(username:password)")
-    pool: Any = request.app[POOL]
-    async with pool.acquire() as conn:
-        agent = await agents.verify_password(conn, username, password)
-    if agent is None:
-        return _unauthorized("wrong username or password")
-    return agent
 
 
 def _public(agent: agents.Agent) -> dict[str, Any]:
@@ -71,30 +38,30 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return _error(400, 'body: expected JSON such as {"state": "paused", "reason": "午休"}')
+        return error(400, 'body: expected JSON such as {"state": "paused", "reason": "午休"}')
     if not isinstance(body, dict) or not isinstance(body.get("state"), str):
-        return _error(400, 'body: expected an object with a string "state"')
+        return error(400, 'body: expected an object with a string "state"')
     if body.get("reason") is not None and not isinstance(body["reason"], str):
-        return _error(400, '"reason": expected a string')
+        return error(400, '"reason": expected a string')
     return body
 
 
 async def me(request: web.Request) -> web.Response:
-    agent = await _authenticate(request)
+    agent = await authenticate(request)
     if isinstance(agent, web.Response):
         return agent
-    return _json(_public(agent))
+    return json_response(_public(agent))
 
 
 async def my_state(request: web.Request) -> web.Response:
-    agent = await _authenticate(request)
+    agent = await authenticate(request)
     if isinstance(agent, web.Response):
         return agent
     body = await _body(request)
     if isinstance(body, web.Response):
         return body
     if body["state"] not in SELF_STATES:
-        return _error(400, f'"state": an agent may set {", ".join(SELF_STATES)}; got {body["state"]!r}')
+        return error(400, f'"state": an agent may set {", ".join(SELF_STATES)}; got {body["state"]!r}')
     pool: Any = request.app[POOL]
     try:
         async with pool.acquire() as conn:
@@ -102,16 +69,16 @@ async def my_state(request: web.Request) -> web.Response:
                 conn, agent.username, body["state"], cause="agent", actor=agent.username, reason=body.get("reason")
             )
     except AgentStateError as exc:
-        return _error(409, str(exc))
-    return _json(_public(changed))
+        return error(409, str(exc))
+    return json_response(_public(changed))
 
 
 async def force_state(request: web.Request) -> web.Response:
-    actor = await _authenticate(request)
+    actor = await authenticate(request)
     if isinstance(actor, web.Response):
         return actor
     if actor.role not in SUPERVISORS:
-        return _error(403, f"agent {actor.username} ({actor.role}) may not change another agent's state")
+        return error(403, f"agent {actor.username} ({actor.role}) may not change another agent's state")
     body = await _body(request)
     if isinstance(body, web.Response):
         return body
@@ -126,10 +93,10 @@ async def force_state(request: web.Request) -> web.Response:
                 conn, actor.username, "update", "agent_state", target, state=body["state"], reason=body.get("reason")
             )
     except agents.AgentNotFound as exc:
-        return _error(404, str(exc))
+        return error(404, str(exc))
     except AgentStateError as exc:
-        return _error(409, str(exc))
-    return _json(_public(changed))
+        return error(409, str(exc))
+    return json_response(_public(changed))
 
 
 def routes() -> list[web.RouteDef]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -24,9 +25,11 @@ from typing import Any, ClassVar, TypeVar
 from hotline.phone import mask_digits
 from hotline.sip.engine import FrameConsumer, Key, PjEngine, SipError, wav_seconds
 from hotline.sip.events import CallState, Disconnected, Dtmf, Event, MediaState, TransferStatus
-from hotline.sip.recording import RATE, merge_stereo, wav_closed
+from hotline.sip.recording import RATE, finish_header, merge_stereo, wav_closed
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+CLOSE_WAIT_S = 10.0  # how long a recording's writer may take to close its file after the call
 DIGITS = frozenset("0123456789*#ABCD")
 _DIGIT_BUFFER = 32
 
@@ -478,9 +481,14 @@ class CallLeg:
         await self._release(("rec", rec.caller_rec))
         if rec.agent_rec is not None:
             await self._release(("rec", rec.agent_rec))
+        deadline = time.monotonic() + CLOSE_WAIT_S
         for part in (rec.caller_part, rec.agent_part):
-            for _ in range(100):
-                if part is None or wav_closed(part):
+            while part is not None and not wav_closed(part):
+                if time.monotonic() > deadline:
+                    # The writer has not closed the file (the clock thread starved on a loaded machine): the
+                    # samples are on disk, only the header is missing; finish it rather than lose the call.
+                    log.warning("recording %s: writer still open after %g s, header finished here", part, CLOSE_WAIT_S)
+                    await asyncio.to_thread(finish_header, part)
                     break
                 await asyncio.sleep(0.02)
         offset = round((rec.agent_started - rec.started) * RATE) if rec.agent_rec is not None else 0

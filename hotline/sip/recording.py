@@ -11,6 +11,7 @@ An ``AudioMediaPort`` tap would instead run Python for every frame of every leg 
 from __future__ import annotations
 
 import os
+import struct
 import wave
 from array import array
 from pathlib import Path
@@ -30,6 +31,19 @@ def wav_closed(path: Path) -> bool:
     except FileNotFoundError:
         return True
     return len(head) == 8 and head[:4] == b"RIFF" and int.from_bytes(head[4:8], "little") == size - 8
+
+
+def finish_header(path: Path) -> None:
+    """Write the 44-byte header of an 8 kHz mono 16-bit PCM WAV whose writer never closed it (pjmedia writes the
+    sizes, or the whole header, only at close), with the sizes the file's length gives."""
+    size = path.stat().st_size
+    if size < 44:
+        return
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI", b"RIFF", size - 8, b"WAVE", b"fmt ", 16, 1, 1, RATE, RATE * 2, 2, 16, b"data", size - 44
+    )
+    with path.open("r+b") as f:
+        f.write(header)
 
 
 def _frames(path: Path | None) -> int:

@@ -27,18 +27,25 @@ from hotline.supervisor.cells import CellChild, cells_needed
 from hotline.supervisor.front import FrontChild
 from hotline.supervisor.state import HEALTH_SOURCES, POOL, SETTINGS
 from hotline.supervisor.transcriber import TranscriberChild, model_problem, off_health
+from hotline.tickets import http as tickets_http
 
 log = logging.getLogger(__name__)
 
 
-async def _serve_http(stack: contextlib.AsyncExitStack, settings: Settings, pool: Any) -> web.AppRunner:
+def make_app(settings: Settings, pool: Any) -> web.Application:
+    """The supervisor's web app: /healthz, /metrics and the REST APIs, over ``pool``."""
     app = web.Application()
     app[POOL] = pool
     app[SETTINGS] = settings
     app[HEALTH_SOURCES] = {}
     app.add_routes(http.routes())
     app.add_routes(acd_http.routes())
-    runner = web.AppRunner(app, access_log=None)
+    app.add_routes(tickets_http.routes())
+    return app
+
+
+async def _serve_http(stack: contextlib.AsyncExitStack, settings: Settings, pool: Any) -> web.AppRunner:
+    runner = web.AppRunner(make_app(settings, pool), access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     site = web.TCPSite(runner, settings.http.host, settings.http.port)
