@@ -14,7 +14,9 @@ import pytest
 from db import migrate
 
 ADMIN_URL = os.environ.get("HOTLINE_TEST_ADMIN_URL", "postgresql://hotline:hotline@127.0.0.1:5432/postgres")
-TEMPLATE = "hotline_test_template"
+# One template per test session, so two sessions (CI and a developer, two checkouts) never rebuild each
+# other's template under them.
+TEMPLATE = f"hotline_test_template_{os.getpid()}"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -27,6 +29,10 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
 
 
 async def _admin() -> asyncpg.Connection:
@@ -53,6 +59,22 @@ def template_db() -> Iterator[str]:
 
     asyncio.run(build())
     yield TEMPLATE
+
+    async def drop() -> None:
+        admin = await _admin()
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
+            # templates of sessions that were killed before their clean-up
+            for row in await admin.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'hotline\\_test\\_template\\_%'"
+            ):
+                pid = row["datname"].rsplit("_", 1)[-1]
+                if pid.isdigit() and not _alive(int(pid)):
+                    await admin.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    asyncio.run(drop())
 
 
 async def _create(name: str, template: str | None) -> None:
