@@ -87,7 +87,9 @@ async def run(settings: Settings, name: str, index: int) -> int:
             drain_timeout=settings.sip.drain_timeout,
         )
         await cell.start()
-        callbacks = CallbackDialer(pool, keys, name, cell.engine, cell.context, front, queue_wait, live)
+        callbacks = CallbackDialer(
+            pool, keys, name, cell.engine, cell.context, front, queue_wait, live, settings.sip.service_number
+        )
         await callbacks.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

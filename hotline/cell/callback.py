@@ -72,9 +72,11 @@ class CallbackDialer:
         front: str,
         queue_wait: QueueWait,
         live: LiveTranscription | None = None,
+        service_number: str = "12348",
     ) -> None:
         self.pool, self.keys, self.cell, self.engine = pool, keys, cell, engine
         self.live = live
+        self.caller_id = f"sip:{service_number}@{front.split(':')[0]}"  # what the called-back caller sees
         self.context, self.front, self.queue_wait = context, front, queue_wait
         self.tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -209,6 +211,7 @@ class CallbackDialer:
                     f"sip:{dial_string(number)}@{self.front}",
                     timeout=CALLER_RING_S,
                     headers={"X-Hotline-Route": "outbound"},
+                    from_uri=self.caller_id,
                 ),
                 None,
             )

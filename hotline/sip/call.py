@@ -520,15 +520,22 @@ class CallLeg:
         return tap
 
 
-async def dial(engine: PjEngine, uri: str, timeout: float = 30.0, headers: dict[str, str] | None = None) -> CallLeg:
-    """Place an outbound leg that no inbound call owns (a callback) and wait for it to answer.
+async def dial(
+    engine: PjEngine,
+    uri: str,
+    timeout: float = 30.0,
+    headers: dict[str, str] | None = None,
+    from_uri: str | None = None,
+) -> CallLeg:
+    """Place an outbound leg that no inbound call owns (a callback) and wait for it to answer. ``from_uri``
+    is the From header (the number the called party sees).
 
     Raises DialError (``kind`` as for `CallLeg.dial_agent`); the leg is hung up on timeout or cancellation.
     """
     if engine.legs_in_use >= engine.max_legs:
         raise DialError("no_capacity", 503, f"all {engine.max_legs} call legs of this cell are in use")
     try:
-        leg = await engine.make_call(uri, headers)
+        leg = await engine.make_call(uri, headers, from_uri)
     except SipError as exc:
         raise DialError("failed", 0, str(exc)) from None
     try:

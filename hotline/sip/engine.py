@@ -287,14 +287,15 @@ class PjEngine:
 
     # ---------------------------------------------------------------- legs (asyncio side)
 
-    async def make_call(self, uri: str, headers: dict[str, str] | None = None) -> CallLeg:
+    async def make_call(self, uri: str, headers: dict[str, str] | None = None, from_uri: str | None = None) -> CallLeg:
+        """Place an outbound call; ``from_uri`` replaces the account's URI in From (the number presented)."""
         from hotline.sip.call import CallLeg
 
         leg_id = next(self._ids)
         leg = CallLeg(self, leg_id, inbound=False, remote_uri=uri, sip_call_id="")
         self._legs[leg_id] = leg
         try:
-            leg.sip_call_id = await self.run(lambda: self._pj_make_call(leg_id, uri, headers or {}))
+            leg.sip_call_id = await self.run(lambda: self._pj_make_call(leg_id, uri, headers or {}, from_uri))
         except BaseException:
             self._legs.pop(leg_id, None)
             leg._on_event(Disconnected(leg_id, 500, "call not placed"))
@@ -593,12 +594,14 @@ class PjEngine:
         except BaseException as exc:
             log.warning("could not reject an INVITE with %d: %s", code, _describe(exc))
 
-    def _pj_make_call(self, leg_id: int, uri: str, headers: dict[str, str]) -> str:
+    def _pj_make_call(self, leg_id: int, uri: str, headers: dict[str, str], from_uri: str | None) -> str:
         if self.legs_in_use >= self.max_legs:
             raise SipError(f"no free call leg in this cell ({self.max_legs} in use)")
         call = _Call(self, leg_id, self._acc)
         op = pj.CallOpParam(True)
         _add_headers(op, headers)
+        if from_uri:
+            op.txOption.localUri = from_uri
         call.makeCall(uri, op)
         self._calls[leg_id] = call
         self.legs_in_use = sum(1 for c in self._calls.values() if not c.disconnected)
