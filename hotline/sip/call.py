@@ -334,26 +334,8 @@ class CallLeg:
         not_found, unavailable, busy, declined, timeout, no_capacity, failed) and CallEnded if this leg
         hangs up meanwhile (the outbound leg is then cancelled)."""
         self._check_live()
-        if self.engine.legs_in_use >= self.engine.max_legs:
-            raise DialError("no_capacity", 503, f"all {self.engine.max_legs} call legs of this cell are in use")
-        try:
-            agent = await self.engine.make_call(uri, headers)
-        except SipError as exc:
-            raise DialError("failed", 0, str(exc)) from None
+        agent = await self._until(dial(self.engine, uri, timeout, headers), None)
         self.children.append(agent)
-        try:
-            await self._until(agent._connected(), timeout)
-        except CallEnded as exc:
-            if agent.end is not None and self.end is None:
-                raise DialError.from_status(agent.end.status_code, agent.end.reason) from None
-            await asyncio.shield(agent.hangup())
-            raise exc from None
-        except TimeoutError:
-            await asyncio.shield(agent.hangup())
-            raise DialError("timeout", 408, f"no answer within {timeout:g} s") from None
-        except asyncio.CancelledError:
-            await asyncio.shield(agent.hangup())
-            raise
         return agent
 
     async def _connected(self) -> None:
@@ -534,10 +516,15 @@ async def dial(
     """
     if engine.legs_in_use >= engine.max_legs:
         raise DialError("no_capacity", 503, f"all {engine.max_legs} call legs of this cell are in use")
+    placing = asyncio.ensure_future(engine.make_call(uri, headers, from_uri))
     try:
-        leg = await engine.make_call(uri, headers, from_uri)
+        leg = await asyncio.shield(placing)  # the pj thread places the call even if we are cancelled meanwhile
     except SipError as exc:
         raise DialError("failed", 0, str(exc)) from None
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await asyncio.shield((await placing).hangup())
+        raise
     try:
         await asyncio.wait_for(leg._connected(), timeout)
     except CallEnded:
