@@ -176,24 +176,33 @@ class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
 
 
 class _TapPort(pj.AudioMediaPort):  # type: ignore[misc]
-    """Receives a leg's audio on the conference clock thread: copy the bytes, schedule, return."""
+    """Receives a leg's audio on the conference clock thread: copy the bytes, schedule, return.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, leg_id: int, consumer: FrameConsumer) -> None:
+    A tap port is never destroyed while the engine runs: freeing a port the clock thread may be about to call
+    (it waits for the GIL inside the port's put_frame while the pj thread runs the destructor) crashes the
+    process. A closed tap is disconnected and unbound, and the next tap reuses it.
+    """
+
+    def __init__(self) -> None:
         super().__init__()
-        self._loop = loop
-        self._leg_id = leg_id
-        self._consumer = consumer
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._leg_id = 0
+        self._consumer: FrameConsumer | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop, leg_id: int, consumer: FrameConsumer) -> None:
+        self._leg_id, self._consumer, self._loop = leg_id, consumer, loop
+
+    def unbind(self) -> None:
+        self._consumer = self._loop = None
 
     def onFrameReceived(self, frame: Any) -> None:
-        # The clock thread may still deliver a frame while the pj thread tears the port down, when its Python
-        # attributes are already gone: drop that frame rather than raise into pjmedia.
-        loop, consumer = getattr(self, "_loop", None), getattr(self, "_consumer", None)
+        loop, consumer = self._loop, self._consumer
         if loop is None or consumer is None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
             return
         data = bytes(frame.buf)
         try:
             loop.call_soon_threadsafe(consumer, self._leg_id, data)
-        except (RuntimeError, AttributeError):  # loop closed during shutdown; port torn down meanwhile
+        except RuntimeError:  # loop closed during shutdown
             pass
 
 
@@ -235,6 +244,7 @@ class PjEngine:
         self._players: dict[int, _Player] = {}
         self._recorders: dict[int, Any] = {}
         self._taps: dict[int, _TapPort] = {}
+        self._free_taps: list[_TapPort] = []  # closed taps' ports, reused (never freed while the engine runs)
         self._wires: set[tuple[Key, Key]] = set()
         self._graveyard: list[int] = []
 
@@ -541,6 +551,7 @@ class PjEngine:
         self._wires.clear()
         for registry in (self._players, self._recorders, self._taps):
             registry.clear()
+        self._free_taps.clear()
         self._calls.clear()
         if self._acc is not None:
             try:
@@ -648,10 +659,14 @@ class PjEngine:
 
     def _pj_tap(self, tap_id: int, leg_id: int, loop: asyncio.AbstractEventLoop, consumer: FrameConsumer) -> None:
         self._call(leg_id)
-        port = _TapPort(loop, leg_id, consumer)
-        fmt = pj.MediaFormatAudio()
-        fmt.init(pj.PJMEDIA_FORMAT_PCM, CLOCK_RATE, 1, 20000, 16)
-        port.createPort(f"tap{tap_id}", fmt)
+        if self._free_taps:
+            port = self._free_taps.pop()
+        else:
+            port = _TapPort()
+            fmt = pj.MediaFormatAudio()
+            fmt.init(pj.PJMEDIA_FORMAT_PCM, CLOCK_RATE, 1, 20000, 16)
+            port.createPort(f"tap{tap_id}", fmt)
+        port.bind(loop, leg_id, consumer)
         self._taps[tap_id] = port
         self._pj_connect(("leg", leg_id), ("tap", tap_id))
 
@@ -699,6 +714,9 @@ class PjEngine:
                 self._pj_disconnect(src, dst)
         registry: dict[int, Any] = {"player": self._players, "rec": self._recorders, "tap": self._taps}[key[0]]
         obj = registry.pop(key[1], None)
+        if isinstance(obj, _TapPort):  # disconnected above; kept for the next tap (see _TapPort)
+            obj.unbind()
+            self._free_taps.append(obj)
         del obj  # the C++ destructor closes a recorder's file and removes the port from the bridge
         if key[0] == "rec":
             # The bridge removes the port (and the writer closes the file) on its next clock tick. When
