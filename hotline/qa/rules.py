@@ -13,10 +13,10 @@ import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from hotline.errors import HotlineError
+from hotline.yamlfile import read_yaml
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
 
@@ -206,12 +206,4 @@ def parse_rules(data: Any, path: str = "<rules>") -> QaRules:
 def load_rules(path: Path | str | None = None) -> QaRules:
     """Read and validate a rules file (the packaged ``rules.yaml`` when ``path`` is None)."""
     file = Path(path) if path is not None else DEFAULT_RULES_PATH
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QaRulesError(f"{file}: cannot read the quality-check rules: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise QaRulesError(f"{file}: not valid YAML: {exc}") from None
-    return parse_rules(data, str(file))
+    return parse_rules(read_yaml(file, "the quality-check rules", QaRulesError), str(file))

@@ -14,9 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hotline.errors import HotlineError
+from hotline.yamlfile import read_yaml
 
 LEGAL_AREAS: tuple[str, ...] = (
     "婚姻家庭",
@@ -315,15 +314,7 @@ def parse_taxonomy(data: Any, path: str = "<taxonomy>") -> Taxonomy:
 def load_taxonomy(path: Path | str | None = None) -> Taxonomy:
     """Read and validate a taxonomy file (the packaged ``taxonomy.yaml`` when ``path`` is None)."""
     file = Path(path) if path is not None else DEFAULT_PATH
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TaxonomyError(f"{file}: cannot read the taxonomy: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TaxonomyError(f"{file}: not valid YAML: {exc}") from None
-    return parse_taxonomy(data, str(file))
+    return parse_taxonomy(read_yaml(file, "the taxonomy", TaxonomyError), str(file))
 
 
 @lru_cache(maxsize=1)
