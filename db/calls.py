@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from hotline.phone import CallerNumber
-from hotline.privacy import NumberKeys
+from hotline.caller.phone import CallerNumber
+from hotline.caller.privacy import NumberKeys
 
 OUTCOMES = (
     "answered",

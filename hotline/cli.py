@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     reg = sub.add_parser("registry", help="vulnerable-household registry (建档立卡, 低保, 特困...)")
     reg_sub = reg.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
-    from hotline.registry import KINDS
+    from hotline.caller.households import KINDS
 
     imp = reg_sub.add_parser(
         "import",
@@ -449,11 +449,11 @@ def _prompts_build(settings: Settings) -> int:
 
 
 async def _registry(args: argparse.Namespace, settings: Settings) -> int:
-    from db import audit, registry
+    from db import audit, households
     from db.pool import connect_current as connect
-    from hotline.phone import parse_caller
-    from hotline.privacy import load_keys
-    from hotline.registry import read_registry_file
+    from hotline.caller.households import read_registry_file
+    from hotline.caller.phone import parse_caller
+    from hotline.caller.privacy import load_keys
 
     keys = load_keys(settings)
     if args.registry_command == "import":
@@ -461,7 +461,7 @@ async def _registry(args: argparse.Namespace, settings: Settings) -> int:
         conn = await connect(settings)
         try:
             async with conn.transaction():
-                result = await registry.import_digests(
+                result = await households.import_digests(
                     conn, args.kind, [keys.digest(n) for n in parsed.numbers], source=args.file.name
                 )
                 await audit.record(
@@ -486,7 +486,7 @@ async def _registry(args: argparse.Namespace, settings: Settings) -> int:
         raise HotlineError("a withheld number cannot be looked up")
     conn = await connect(settings)
     try:
-        kinds = await registry.lookup(conn, keys.digest(number.e164))
+        kinds = await households.lookup(conn, keys.digest(number.e164))
         await audit.record(conn, args.actor, "read", "vulnerable_registry", number.masked, found=bool(kinds))
     finally:
         await conn.close()

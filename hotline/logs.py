@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from hotline.phone import redact
+from hotline.caller.phone import redact
 
 
 class RedactNumbers(logging.Filter):

@@ -18,6 +18,7 @@ import asyncpg
 
 from db import migrate
 from db.pool import create_pool
+from hotline.caller.privacy import load_keys
 from hotline.cell.callback import CallbackDialer
 from hotline.cell.flowapp import FlowApp, prompt_names
 from hotline.cell.queueing import QueueWait
@@ -27,7 +28,6 @@ from hotline.config import Settings, load_settings
 from hotline.errors import HotlineError
 from hotline.flow import FlowRegistry
 from hotline.logs import setup_logging
-from hotline.privacy import load_keys
 from hotline.sip.cell import Cell, CellError
 from hotline.sip.engine import EngineConfig, SipError
 

@@ -24,11 +24,11 @@ from typing import Any
 from uuid import UUID
 
 from db import agents, calls
+from hotline.caller.phone import dial_string, parse_caller
+from hotline.caller.privacy import NumberKeys
 from hotline.cell.queueing import QueueWait
 from hotline.cell.records import Session, close_call
 from hotline.cell.transcription import LiveTranscription
-from hotline.phone import dial_string, parse_caller
-from hotline.privacy import NumberKeys
 from hotline.sip.call import CallContext, CallEnded, CallLeg, DialError, dial
 from hotline.sip.engine import PjEngine, SipError
 

@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from db import calls, registry, tickets
+from db import calls, households, tickets
+from hotline.caller.phone import InvalidNumber, parse_caller
+from hotline.caller.privacy import NumberKeys
 from hotline.cell.queueing import QueueWait
 from hotline.cell.records import Session
 from hotline.flow import (
@@ -45,8 +47,6 @@ from hotline.flow import (
     start,
     step,
 )
-from hotline.phone import InvalidNumber, parse_caller
-from hotline.privacy import NumberKeys
 from hotline.sip.call import CallEnded, CallLeg
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class FlowApp:
         kinds: list[str] = []
         if caller.e164 is not None:
             async with session.pool.acquire() as conn:
-                kinds = await registry.lookup(conn, self.keys.digest(caller.e164))
+                kinds = await households.lookup(conn, self.keys.digest(caller.e164))
         return {
             "caller_kind": caller.kind,
             "prefecture": caller.prefecture.code if caller.prefecture else "",

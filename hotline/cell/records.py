@@ -17,9 +17,9 @@ from typing import Any
 from uuid import UUID
 
 from db import calls
+from hotline.caller.phone import CallerNumber, InvalidNumber, parse_caller
+from hotline.caller.privacy import NumberKeys
 from hotline.cell.transcription import CallTranscription, LiveTranscription
-from hotline.phone import CallerNumber, InvalidNumber, parse_caller
-from hotline.privacy import NumberKeys
 from hotline.sip.call import CallEnded, CallLeg
 
 log = logging.getLogger(__name__)

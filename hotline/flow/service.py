@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from hotline.caller.phone import InvalidNumber, mask_digits, parse_caller
 from hotline.flow.actions import (
     Action,
     Announcement,
@@ -63,7 +64,6 @@ from hotline.flow.model import (
     VoicemailNode,
 )
 from hotline.flow.schedule import evaluate
-from hotline.phone import InvalidNumber, mask_digits, parse_caller
 
 MAX_PATH = 400
 

@@ -18,10 +18,10 @@ from db import migrate
 from db.pool import create_pool
 from hotline.acd import http as acd_http
 from hotline.acd.dispatcher import Dispatcher
+from hotline.caller.privacy import load_keys
+from hotline.caller.regions import region_of
 from hotline.config import Settings
 from hotline.errors import HotlineError
-from hotline.mobile_regions import region_of
-from hotline.privacy import load_keys
 from hotline.supervisor import http
 from hotline.supervisor.cells import CellChild, cells_needed
 from hotline.supervisor.front import FrontChild

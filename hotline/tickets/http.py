@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from db import agents, audit, suggestions, tickets
-from hotline.prefectures import BY_CODE
+from hotline.caller.prefectures import BY_CODE
 from hotline.supervisor.rest import SUPERVISORS, authenticate, error, json_response
 from hotline.supervisor.state import POOL, SETTINGS
 

@@ -14,8 +14,8 @@ import pytest
 from db import calls, suggestions, tickets
 from db import qa as qa_db
 from hotline.analysis import AnalysisWorker, analyse_call
-from hotline.phone import parse_caller
-from hotline.privacy import NumberKeys
+from hotline.caller.phone import parse_caller
+from hotline.caller.privacy import NumberKeys
 from hotline.qa import QaRules, load_rules
 from hotline.tag import Taxonomy, load_taxonomy
 from tests.integration.cli import hotline

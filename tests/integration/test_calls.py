@@ -1,8 +1,8 @@
 import asyncpg
 
 from db import calls
-from hotline.phone import parse_caller
-from hotline.privacy import NumberKeys
+from hotline.caller.phone import parse_caller
+from hotline.caller.privacy import NumberKeys
 
 KEYS = NumberKeys.from_master(b"k" * 32)
 

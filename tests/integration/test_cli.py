@@ -15,7 +15,7 @@ from aiohttp import web
 
 from db import agents
 from hotline.acd import http as acd_http
-from hotline.privacy import NumberKeys
+from hotline.caller.privacy import NumberKeys
 from hotline.supervisor.state import POOL
 from tests.conftest import free_port
 from tests.integration.cli import ROOT, SECRET, env_for, finish, hotline, popen

@@ -1,7 +1,7 @@
 import asyncpg
 import pytest
 
-from hotline.prefectures import PREFECTURES
+from hotline.caller.prefectures import PREFECTURES
 
 
 async def test_prefecture_table_matches_the_code(conn: asyncpg.Connection) -> None:

@@ -1,7 +1,7 @@
 import pytest
 
-from hotline.phone import InvalidNumber, mask_digits, parse_caller, redact
-from hotline.prefectures import PREFECTURES
+from hotline.caller.phone import InvalidNumber, mask_digits, parse_caller, redact
+from hotline.caller.prefectures import PREFECTURES
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_cells_do_not_load_the_geocoder() -> None:
     import sys
 
     code = (
-        "import sys; from hotline.phone import parse_caller; "
+        "import sys; from hotline.caller.phone import parse_caller; "
         "parse_caller('13908712345'); parse_caller('010-12345678'); parse_caller('+84 24 3825 3535'); "
         "print('phonenumbers.geocoder' in sys.modules)"
     )

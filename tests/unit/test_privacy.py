@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from hotline.caller.privacy import NumberKeys, load_keys
 from hotline.config import load_settings
 from hotline.errors import ConfigError
-from hotline.privacy import NumberKeys, load_keys
 
 
 def test_digest_is_stable_and_depends_on_the_secret() -> None:

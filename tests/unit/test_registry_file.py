@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.registry import RegistryFileError, read_registry_file
+from hotline.caller.households import RegistryFileError, read_registry_file
 
 
 def write(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:

@@ -1,7 +1,7 @@
 """Caller numbers: parse every common written form, attribute the Yunnan prefecture, mask for display.
 
 A `CallerNumber` never shows the number itself in ``repr`` or ``str``: only the masked form. The canonical
-E.164 value is there for hashing and encryption (see `hotline.privacy`), never for logs.
+E.164 value is there for hashing and encryption (see `hotline.caller.privacy`), never for logs.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Literal
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
+from hotline.caller.prefectures import BY_AREA_CODE, Prefecture, from_place_name
+from hotline.caller.regions import region_of
 from hotline.errors import HotlineError
-from hotline.mobile_regions import region_of
-from hotline.prefectures import BY_AREA_CODE, Prefecture, from_place_name
 
 Kind = Literal["mobile", "landline", "withheld", "other"]
 

@@ -53,7 +53,7 @@ def build(path: Path) -> None:
 def _index() -> Index:
     path = cache_path()
     if not path.exists():
-        subprocess.run([sys.executable, "-m", "hotline.mobile_regions", str(path)], check=True, timeout=120)
+        subprocess.run([sys.executable, "-m", "hotline.caller.regions", str(path)], check=True, timeout=120)
     with open(path, "rb") as f:
         index: Index = pickle.load(f)  # our own cache file, written by build()
     return index
