@@ -135,9 +135,10 @@ async def create(
     deadline: dt.datetime | None = None,
     now: dt.datetime | None = None,
 ) -> Ticket:
-    now = now or dt.datetime.now(dt.UTC)
-    day = now.astimezone(ZoneInfo(tz)).date()
     async with conn.transaction():
+        if now is None:  # a record is stamped by PostgreSQL (docs/architecture.md, "Time")
+            now = await conn.fetchval("SELECT now()")
+        day = now.astimezone(ZoneInfo(tz)).date()
         number = await next_number(conn, prefix, day)
         row = await conn.fetchrow(
             f"""

@@ -12,8 +12,9 @@ dates). A duration measured inside one process uses :meth:`Clock.monotonic`. The
 subtracted from each other.
 
 A whole service can run on a shifted clock: ``HOTLINE_CLOCK=2026-10-01T10:00:00+08:00`` starts the clock at
-that instant (it then runs at real speed); ``hotline up`` hands its children the same offset
-(``HOTLINE_CLOCK=offset:<seconds>``) so every process agrees. PostgreSQL keeps the real time.
+that instant (it then runs at real speed); reading it rewrites the variable to the offset
+(``HOTLINE_CLOCK=offset:<seconds>``), so the children ``hotline up`` starts later agree with it. PostgreSQL
+keeps the real time.
 """
 
 from __future__ import annotations
@@ -133,6 +134,8 @@ def from_environment(env: Mapping[str, str] | None = None) -> Clock:
     clock = parse(value)
     if clock is not SYSTEM:
         log.warning("clock shifted by %s=%s: now is %s", ENV, value, clock.now().isoformat(timespec="seconds"))
+        if env is None:  # children started from now on read the same offset, not the same start
+            os.environ.update(child_environment(clock))
     return clock
 
 

@@ -24,13 +24,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from db import agents
 from hotline.acd.strategies import Agent, Caller, PenaltyStep, QueueRules, Strategy, match, score
+from hotline.clock import SYSTEM, Clock
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,8 @@ WHERE a.state = 'available' AND a.active
 # The first `cap` callers of each queue in the order `order_callers` serves them: highest priority plus
 # `aging` points per minute waited first, i.e. lowest entered_at (in minutes) * aging - priority.
 _WAITING = """
-SELECT e.queue_id, e.id, e.priority, e.skills, extract(epoch FROM e.entered_at)::float8 AS entered
+SELECT e.queue_id, e.id, e.priority, e.skills, extract(epoch FROM e.entered_at)::float8 AS entered,
+       extract(epoch FROM now())::float8 AS db_now
 FROM unnest($1::int[], $2::int[], $3::float8[]) AS q (id, cap, aging)
 CROSS JOIN LATERAL (
     SELECT id, queue_id, priority, skills, entered_at FROM queue_entries
@@ -196,8 +197,9 @@ class Dispatcher:
         poll_interval: float = 1.0,
         reconcile_interval: float = 5.0,
         timezone: str = "Asia/Shanghai",
+        clock: Clock = SYSTEM,
     ) -> None:
-        self.pool, self.name = pool, name
+        self.pool, self.name, self.clock = pool, name, clock
         self.poll_interval, self.reconcile_interval = poll_interval, reconcile_interval
         self.timezone = timezone
         self.term: int | None = None
@@ -243,9 +245,9 @@ class Dispatcher:
                 while not stop.is_set():
                     self._wake.clear()
                     await self.match_all()  # runs on this session, so it also proves the lock is still held
-                    if time.monotonic() >= next_reconcile:
+                    if self.clock.monotonic() >= next_reconcile:
                         await self.reconcile()
-                        next_reconcile = time.monotonic() + self.reconcile_interval
+                        next_reconcile = self.clock.monotonic() + self.reconcile_interval
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             finally:
@@ -292,11 +294,15 @@ class Dispatcher:
                 return 0
             caps = {q: self._cap(q, len(w.agents)) for q, w in work.items()}
             aging = [work[q].rules.aging_per_minute for q in caps]
+            db_now = None  # waits are measured on the clock that stamped entered_at: PostgreSQL's
             for r in await conn.fetch(_WAITING, list(caps), list(caps.values()), aging):
+                db_now = r["db_now"]
                 work[r["queue_id"]].callers.append(
                     Caller(str(r["id"]), r["entered"], r["priority"], tuple(r["skills"]))
                 )
-        planned = plan(work, time.time(), self._last_agent)
+        if db_now is None:
+            return 0
+        planned = plan(work, db_now, self._last_agent)
         made = set(await self.offer_many([(entry, agent) for _, entry, agent in planned]))
         offered = {agent for _, _, agent in planned}
         for queue_id, entry, agent in planned:

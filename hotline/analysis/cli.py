@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from hotline.clock import from_environment
 from hotline.config import Settings
 from hotline.errors import HotlineError
 from hotline.qa import ITEM_NAMES, load_rules
@@ -106,7 +107,7 @@ async def _report(args: argparse.Namespace, settings: Settings) -> int:
     from db.pool import connect_current
 
     tz = ZoneInfo(settings.timezone)
-    today = dt.datetime.now(tz).date()
+    today = from_environment().today(tz)
     first = _day(args.since, today - dt.timedelta(days=30), "--since")
     last = _day(args.until, today, "--until")
     if last < first:

@@ -24,6 +24,7 @@ from hotline.cell.flowapp import FlowApp, prompt_names
 from hotline.cell.queueing import QueueWait
 from hotline.cell.records import RecordedCalls
 from hotline.cell.transcription import LiveTranscription
+from hotline.clock import Clock, from_environment
 from hotline.config import Settings, load_settings
 from hotline.errors import HotlineError
 from hotline.flow import FlowRegistry
@@ -39,7 +40,7 @@ def cell_port(settings: Settings, index: int) -> int:
     return settings.sip.cell_base_port + index - 1
 
 
-async def run(settings: Settings, name: str, index: int) -> int:
+async def run(settings: Settings, name: str, index: int, clock: Clock) -> int:
     keys = load_keys(settings)
     async with contextlib.AsyncExitStack() as stack:
         pool = await create_pool(settings)
@@ -55,7 +56,7 @@ async def run(settings: Settings, name: str, index: int) -> int:
         flows.load(settings.flows.files)
         flows.get(settings.flows.service_flow)  # refuse to start without the flow that answers 12348
         front = f"{settings.sip.listen_host}:{settings.sip.listen_port}"
-        queue_wait = QueueWait(pool, name, front=front)
+        queue_wait = QueueWait(pool, name, front=front, clock=clock)
         await queue_wait.start()
         stack.push_async_callback(queue_wait.stop)
         app = FlowApp(
@@ -67,8 +68,9 @@ async def run(settings: Settings, name: str, index: int) -> int:
             prompt_names(settings.prompts.sources),
             queue_wait,
             front,
+            clock=clock,
         )
-        live = LiveTranscription(settings.transcribe, pool)
+        live = LiveTranscription(settings.transcribe, pool, clock=clock)
         await live.start()
         stack.push_async_callback(live.stop)
         handler = RecordedCalls(pool, keys, name, app, prompts=app.prompts, live=live)
@@ -88,7 +90,16 @@ async def run(settings: Settings, name: str, index: int) -> int:
         )
         await cell.start()
         callbacks = CallbackDialer(
-            pool, keys, name, cell.engine, cell.context, front, queue_wait, live, settings.sip.service_number
+            pool,
+            keys,
+            name,
+            cell.engine,
+            cell.context,
+            front,
+            queue_wait,
+            live,
+            settings.sip.service_number,
+            clock=clock,
         )
         await callbacks.start()
         stop = asyncio.Event()
@@ -118,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = dict(item.split("=", 1) for item in args.set)
         settings = load_settings(args.config, overrides=overrides)
         setup_logging(settings.log_level)
-        return asyncio.run(run(settings, args.name, args.index))
+        return asyncio.run(run(settings, args.name, args.index, from_environment()))
     except (HotlineError, CellError, SipError, asyncpg.PostgresError) as exc:
         print(f"cell {args.name}: {exc}", file=sys.stderr)
         return 2

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -29,6 +28,7 @@ from hotline.caller.privacy import NumberKeys
 from hotline.cell.queueing import QueueWait
 from hotline.cell.records import Session, close_call
 from hotline.cell.transcription import LiveTranscription
+from hotline.clock import SYSTEM, Clock
 from hotline.sip.call import CallContext, CallEnded, CallLeg, DialError, dial
 from hotline.sip.engine import PjEngine, SipError
 
@@ -48,7 +48,8 @@ class Claim:
     call_id: UUID  # the call that asked for the callback
     queue_id: int
     entry_id: int
-    entered_at: float
+    waited: float  # seconds the caller had waited when claimed (PostgreSQL's clock)
+    claimed: float  # when, on this process's monotonic clock
     agent_id: int
     username: str
     ring_timeout: float
@@ -73,8 +74,10 @@ class CallbackDialer:
         queue_wait: QueueWait,
         live: LiveTranscription | None = None,
         service_number: str = "12348",
+        clock: Clock = SYSTEM,
     ) -> None:
         self.pool, self.keys, self.cell, self.engine = pool, keys, cell, engine
+        self.clock = clock
         self.live = live
         self.caller_id = f"sip:{service_number}@{front.split(':')[0]}"  # what the called-back caller sees
         self.context, self.front, self.queue_wait = context, front, queue_wait
@@ -131,14 +134,14 @@ class CallbackDialer:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 """UPDATE callbacks c SET status = 'dialing', cell = $1
-                   FROM (SELECT b.id, e.id AS entry_id, extract(epoch FROM e.entered_at) AS entered_at, e.agent_id,
+                   FROM (SELECT b.id, e.id AS entry_id, extract(epoch FROM now() - e.entered_at) AS waited, e.agent_id,
                                 a.username, q.ring_timeout_seconds
                          FROM queue_entries e JOIN callbacks b ON b.id = e.callback_id
                          JOIN agents a ON a.id = e.agent_id JOIN queues q ON q.id = e.queue_id
                          WHERE e.state = 'offered' AND b.status = 'waiting'
                          ORDER BY e.offered_at LIMIT 1 FOR UPDATE OF b SKIP LOCKED) p
                    WHERE c.id = p.id
-                   RETURNING c.id, c.call_id, c.queue_id, p.entry_id, p.entered_at, p.agent_id, p.username,
+                   RETURNING c.id, c.call_id, c.queue_id, p.entry_id, p.waited, p.agent_id, p.username,
                              p.ring_timeout_seconds, c.number_enc, c.number_masked, c.attempts, c.max_attempts,
                              c.retry_seconds""",
                 self.cell,
@@ -150,7 +153,8 @@ class CallbackDialer:
             row["call_id"],
             row["queue_id"],
             row["entry_id"],
-            float(row["entered_at"]),
+            float(row["waited"]),
+            self.clock.monotonic(),
             row["agent_id"],
             row["username"],
             float(row["ring_timeout_seconds"]),
@@ -175,11 +179,11 @@ class CallbackDialer:
         agent_leg: CallLeg | None = None
         failure = "a leg hung up before the bridge"
         try:
-            started = time.monotonic()
+            started = self.clock.monotonic()
             try:
                 agent_leg = await dial(self.engine, f"sip:{claim.username}@{self.front}", timeout=claim.ring_timeout)
             except DialError as exc:
-                await self._agent_failed(claim, attempt_id, exc, time.monotonic() - started)
+                await self._agent_failed(claim, attempt_id, exc, self.clock.monotonic() - started)
                 return
             agent_leg.context = self.context
             await self._call_caller(claim, attempt_id, agent_leg)
@@ -255,7 +259,7 @@ class CallbackDialer:
             await caller_leg.bridge(agent_leg)
             if live is not None:
                 await live.add_agent(agent_leg)
-            waited = round(time.time() - claim.entered_at, 1)
+            waited = round(claim.waited + self.clock.monotonic() - claim.claimed, 1)
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(
                     "UPDATE callbacks SET status = 'connected', completed_at = now(), last_result = 'connected', "

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from hotline.caller.phone import InvalidNumber, parse_caller
 from hotline.caller.privacy import NumberKeys
 from hotline.cell.queueing import QueueWait
 from hotline.cell.records import Session
+from hotline.clock import SYSTEM, Clock
 from hotline.flow import (
     Action,
     CallbackOutcome,
@@ -67,7 +66,9 @@ class FlowApp:
         prompt_names: tuple[str, ...],
         queue_wait: QueueWait,
         transfer_host: str,
+        clock: Clock = SYSTEM,
     ) -> None:
+        self.clock = clock
         self.flows, self.flow_id, self.keys = flows, flow_id, keys
         self.ticket_prefix, self.timezone = ticket_prefix, timezone
         self.prompts = tuple(f"{name}.wav" for name in prompt_names)
@@ -80,7 +81,7 @@ class FlowApp:
         await session.mark_answered()
         assert leg.context is not None
         await leg.start_recording(leg.context.recording_path(leg))
-        state, actions = start(flow, dt.datetime.now(dt.UTC), await self._attributes(session))
+        state, actions = start(flow, self.clock.now(), await self._attributes(session))
         try:
             while not state.ended:
                 event = await self._perform(actions, leg, session, state)
@@ -267,7 +268,7 @@ class FlowApp:
 
     async def _voicemail(self, leg: CallLeg, session: Session, action: RecordVoicemail) -> Event:
         """The message is the caller channel of the call recording from here; '#' or silence ends it."""
-        started = time.monotonic()
+        started = self.clock.monotonic()
         async with session.pool.acquire() as conn:
             await calls.add_event(conn, session.call_id, "VOICEMAIL", data={"max_seconds": action.max_seconds})
         if action.beep:
@@ -277,7 +278,7 @@ class FlowApp:
             await asyncio.wait_for(
                 leg.collect_digits(1, action.max_seconds, action.max_seconds, "#"), action.max_seconds + 1
             )
-        return VoicemailDone(round(time.monotonic() - started, 1))
+        return VoicemailDone(round(self.clock.monotonic() - started, 1))
 
     async def _transfer(self, leg: CallLeg, session: Session, action: Transfer) -> Event:
         async with session.pool.acquire() as conn:

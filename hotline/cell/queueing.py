@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any
 
 from db import agents, calls, queues
 from hotline.acd.waiting import WaitPolicy, leaves, max_wait
 from hotline.cell.records import Session
+from hotline.clock import SYSTEM, Clock
 from hotline.flow import Enqueue, QueueOutcome, say_number
 from hotline.sip.call import CallLeg, DialError
 
@@ -31,8 +31,8 @@ MAX_UNANSWERED = 3  # offers an agent may leave unanswered in a row before being
 class QueueWait:
     """One per cell. `start()` opens the LISTEN connection for offers; `wait()` runs one caller's stay."""
 
-    def __init__(self, pool: Any, cell: str, front: str) -> None:
-        self.pool, self.cell, self.front = pool, cell, front
+    def __init__(self, pool: Any, cell: str, front: str, clock: Clock = SYSTEM) -> None:
+        self.pool, self.cell, self.front, self.clock = pool, cell, front, clock
         self._offers: dict[int, asyncio.Event] = {}
         self._listener: Any = None
 
@@ -112,7 +112,7 @@ class QueueWait:
         async with self.pool.acquire() as conn:
             await conn.execute("UPDATE calls SET queue_id = $2 WHERE id = $1", session.call_id, queue_id)
         leg.flush_digits()  # keys typed before the caller joined are not exit keys
-        entered = time.monotonic()
+        entered = self.clock.monotonic()
         session.queue_id = queue_id
         await self._event(session, "ENTERQUEUE", queue_id, priority=priority, skills=list(action.skills))
         async with self.pool.acquire() as conn:
@@ -127,14 +127,14 @@ class QueueWait:
                 leg, session, action, queue_id, entered, entry_id, offered, joined.policy, joined.staffing.logged_in > 0
             )
         except BaseException:
-            waited = round(time.monotonic() - entered, 1)
+            waited = round(self.clock.monotonic() - entered, 1)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._leave(session, entry_id, queue_id, "ABANDON", waited=waited))
             raise
         finally:
             self._offers.pop(entry_id, None)
         if outcome.kind != "connected":
-            waited = round(time.monotonic() - entered, 1)
+            waited = round(self.clock.monotonic() - entered, 1)
             name = {"no_agents": "EXITEMPTY", "timeout": "EXITWITHTIMEOUT", "exit_key": "EXITWITHKEY"}[outcome.kind]
             await self._leave(session, entry_id, queue_id, name, waited=waited, key=outcome.digit)
         return outcome
@@ -181,18 +181,18 @@ class QueueWait:
         if row is None:
             return None
         agent_id, username = row["agent_id"], row["username"]
-        started = time.monotonic()
+        started = self.clock.monotonic()
         try:
             agent_leg = await leg.dial_agent(f"sip:{username}@{self.front}", timeout=row["ring_timeout_seconds"])
         except DialError as exc:
-            await self._ring_failed(session, entry_id, queue_id, agent_id, exc, time.monotonic() - started)
+            await self._ring_failed(session, entry_id, queue_id, agent_id, exc, self.clock.monotonic() - started)
             return None
         await leg.stop_music()
         await leg.bridge(agent_leg)
         if session.live is not None:
             await session.live.add_agent(agent_leg)
         session.agent, session.agent_id, session.on_hangup = agent_leg, agent_id, "answered"
-        waited = round(time.monotonic() - entered, 1)
+        waited = round(self.clock.monotonic() - entered, 1)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("UPDATE queue_entries SET state = 'connected' WHERE id = $1", entry_id)
             await conn.execute("UPDATE calls SET agent_id = $2 WHERE id = $1", session.call_id, agent_id)
@@ -203,7 +203,7 @@ class QueueWait:
                 "CONNECT",
                 queue_id=queue_id,
                 agent_id=agent_id,
-                data={"waited": waited, "ring": round(time.monotonic() - started, 1)},
+                data={"waited": waited, "ring": round(self.clock.monotonic() - started, 1)},
             )
         return QueueOutcome("connected")
 
@@ -275,7 +275,7 @@ class QueueWait:
         hold = leg.prompt(f"{action.hold}.wav") if action.hold else None
         music = False
         while True:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if now - entered >= limit:
                 await leg.stop_music()
                 return QueueOutcome("timeout")
@@ -287,7 +287,7 @@ class QueueWait:
             if digits and digits in action.exit_keys:
                 await leg.stop_music()
                 return QueueOutcome("exit_key", digits)
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if offered.is_set() or now >= next_check:
                 offered.clear()
                 outcome = await self._offer(leg, session, entry_id, queue_id, entered)

@@ -7,7 +7,6 @@ record is closed exactly once and the recording, if any, is registered.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -134,16 +133,15 @@ async def _register_recording(conn: Any, call_id: UUID, path: Path) -> None:
     data = await asyncio.to_thread(path.read_bytes)
     with wave.open(str(path), "rb") as w:
         channels, rate, seconds = w.getnchannels(), w.getframerate(), w.getnframes() / w.getframerate()
-    ended = dt.datetime.now(dt.UTC)
-    await conn.execute(
+    await conn.execute(  # stamped by PostgreSQL: it ended now, and started its length before
         """INSERT INTO recordings (call_id, path, channels, sample_rate, started_at, ended_at, size_bytes, sha256)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (path) DO NOTHING""",
+           VALUES ($1, $2, $3, $4, now() - make_interval(secs => $5), now(), $6, $7)
+           ON CONFLICT (path) DO NOTHING""",
         call_id,
         str(path),
         channels,
         rate,
-        ended - dt.timedelta(seconds=seconds),
-        ended,
+        seconds,
         len(data),
         hashlib.sha256(data).hexdigest(),
     )

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections import deque
 from typing import Any
 from uuid import UUID
@@ -26,6 +25,7 @@ from uuid import UUID
 import aiohttp
 
 from db import transcription as state
+from hotline.clock import SYSTEM, Clock
 from hotline.config import TranscribeSettings
 from hotline.sip.call import CallLeg, Tap
 
@@ -41,8 +41,9 @@ FINAL_TIMEOUT = 5.0  # after eof, for the last final result
 class LiveTranscription:
     """The cell's client of the transcription service: one per cell, used from the cell's event loop only."""
 
-    def __init__(self, settings: TranscribeSettings, pool: Any) -> None:
+    def __init__(self, settings: TranscribeSettings, pool: Any, clock: Clock = SYSTEM) -> None:
         self.enabled = settings.live
+        self.clock = clock
         self.url = f"ws://{settings.host}:{settings.port}/asr"
         self.pool = pool
         self._session: aiohttp.ClientSession | None = None
@@ -155,7 +156,7 @@ class LegStream:
 
     async def start(self) -> None:
         self._tap = await self.leg.tap(self._frame)
-        started = time.monotonic()
+        started = self.call.client.clock.monotonic()
         if self.call.origin is None:
             self.call.origin = started
         self.offset_ms = round((started - self.call.origin) * 1000)

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from db.pool import create_pool
 from hotline.analysis import AnalysisWorker
+from hotline.clock import from_environment
 from hotline.config import Settings, TranscribeSettings, load_settings
 from hotline.errors import ConfigError, HotlineError
 from hotline.tag import load_taxonomy
@@ -63,10 +64,11 @@ async def _backlog_loop(transcriber: Transcriber, interval: float) -> None:
             await backlog.run_once(transcriber.pool, transcriber.models, busy=transcriber.busy_calls())
         except Exception:
             log.exception("backlog run failed; retrying in %g s", interval)
-        await asyncio.sleep(interval)
+        await transcriber.clock.sleep(interval)
 
 
 async def _serve(settings: Settings, ts: TranscribeSettings) -> None:
+    clock = from_environment()
     risk = RiskDetector(load_taxonomy(ts.taxonomy))
     models = ModelPool(ts.model_path, ts.workers)
     async with contextlib.AsyncExitStack() as stack:
@@ -75,7 +77,7 @@ async def _serve(settings: Settings, ts: TranscribeSettings) -> None:
         pool = await create_pool(settings)
         stack.push_async_callback(pool.close)
         await asyncio.to_thread(risk.warm_up)
-        transcriber = Transcriber(models, ts.live_streams, pool, risk=risk)
+        transcriber = Transcriber(models, ts.live_streams, pool, risk=risk, clock=clock)
         runner = web.AppRunner(make_app(transcriber))
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

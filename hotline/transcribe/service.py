@@ -3,7 +3,6 @@ risk flags raised on callers' words."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import uuid
@@ -14,6 +13,7 @@ from uuid import UUID
 from prometheus_client import Gauge
 
 from db import transcription as state
+from hotline.clock import SYSTEM, Clock
 from hotline.errors import HotlineError
 from hotline.transcribe.events import EventBus, Final, Partial, Risk
 from hotline.transcribe.models import ModelPool
@@ -162,6 +162,7 @@ class Transcriber:
     risk: RiskDetector | None = None  # None: no risk flags
     live: int = 0
     streams: dict[str, LiveStream] = field(default_factory=dict)
+    clock: Clock = SYSTEM
 
     def busy_calls(self) -> set[UUID]:
         """Calls with a live stream open now (the backlog leaves them alone)."""
@@ -197,7 +198,7 @@ class Transcriber:
     async def _report_risk(self, stream: LiveStream, hit: RiskHit) -> None:
         """Publish the flag, store it with a NOTIFY on ``hotline_risk``, log it: call id and rule, nothing said."""
         cfg = stream.cfg
-        event = Risk(cfg.call_id, cfg.channel, dt.datetime.now(dt.UTC), hit.flag, hit.rule, stream.call_ms)
+        event = Risk(cfg.call_id, cfg.channel, self.clock.now(), hit.flag, hit.rule, stream.call_ms)
         self.events.publish(event)
         log.warning("risk: call %s flagged %s by rule %r", cfg.call_id, hit.flag, hit.rule)
         if cfg.call_id is None or self.pool is None:
