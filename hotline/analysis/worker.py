@@ -9,8 +9,8 @@ from typing import Any
 from uuid import UUID
 
 from hotline.analysis.service import AnalysisOutcome, CallNotFound, analyse_call
-from hotline.caller.phone import redact
 from hotline.config import Settings
+from hotline.logs import redact
 from hotline.qa import QaRules, load_rules
 from hotline.tag import Taxonomy, load_taxonomy, tag
 

@@ -12,8 +12,9 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hotline.caller.phone import InvalidNumber, mask_digits, parse_caller
+from hotline.caller.phone import InvalidNumber, parse_caller
 from hotline.errors import HotlineError
+from hotline.logs import mask_digits
 
 KINDS = ("建档立卡", "低保", "特困", "低收入", "残疾人", "高龄老人", "优抚对象", "农民工")
 NUMBER_HEADERS = (

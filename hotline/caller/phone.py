@@ -16,11 +16,11 @@ from phonenumbers import PhoneNumberType
 from hotline.caller.prefectures import BY_AREA_CODE, Prefecture, from_place_name
 from hotline.caller.regions import region_of
 from hotline.errors import HotlineError
+from hotline.logs import mask_digits
 
 Kind = Literal["mobile", "landline", "withheld", "other"]
 
 WITHHELD = frozenset({"", "anonymous", "unknown", "restricted", "private", "unavailable", "withheld"})
-_DIGITS = re.compile(r"\d")
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 
@@ -42,16 +42,6 @@ class CallerNumber:
     @property
     def in_yunnan(self) -> bool:
         return self.prefecture is not None
-
-
-def mask_digits(text: str) -> str:
-    """Mask any string of digits for an error message: keep the first 3 and last 4 digits at most."""
-    digits = "".join(_DIGITS.findall(text))
-    if len(digits) <= 4:
-        return "*" * len(digits)
-    if len(digits) <= 7:
-        return "*" * (len(digits) - 4) + digits[-4:]
-    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
 
 
 def _mask_national(nsn: str, area: str | None) -> str:
@@ -138,13 +128,3 @@ def _describe(num: phonenumbers.PhoneNumber) -> str | None:
         return region_of(phonenumbers.national_significant_number(num))
     code = phonenumbers.region_code_for_number(num)
     return NEIGHBOURS.get(code, code) if code else None
-
-
-_MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
-_LANDLINE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(0\d{2,3})[\s-]?(\d{3,4})[\s-]?(\d{4})(?!\d)")
-
-
-def redact(text: str) -> str:
-    """Mask anything in free text that looks like a Chinese phone number (for log lines)."""
-    text = _MOBILE_IN_TEXT.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
-    return _LANDLINE_IN_TEXT.sub(lambda m: f"{m.group(1)}-{'*' * len(m.group(2))}{m.group(3)}", text)

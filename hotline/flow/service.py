@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from hotline.caller.phone import InvalidNumber, mask_digits, parse_caller
+from hotline.caller.phone import InvalidNumber, parse_caller
 from hotline.flow.actions import (
     Action,
     Announcement,
@@ -64,6 +64,7 @@ from hotline.flow.model import (
     VoicemailNode,
 )
 from hotline.flow.schedule import evaluate
+from hotline.logs import mask_digits
 
 MAX_PATH = 400
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from hotline.caller.phone import mask_digits
+from hotline.logs import mask_digits
 from hotline.sip.engine import FrameConsumer, Key, PjEngine, SipError, wav_seconds
 from hotline.sip.events import CallState, Disconnected, Dtmf, Event, MediaState, TransferStatus
 from hotline.sip.recording import RATE, finish_header, merge_stereo, wav_closed

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pjsua2 as pj
 
-from hotline.caller.phone import redact
+from hotline.logs import redact
 from hotline.sip.events import (
     CallState,
     Disconnected,

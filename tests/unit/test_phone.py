@@ -1,7 +1,8 @@
 import pytest
 
-from hotline.caller.phone import InvalidNumber, mask_digits, parse_caller, redact
+from hotline.caller.phone import InvalidNumber, parse_caller
 from hotline.caller.prefectures import PREFECTURES
+from hotline.logs import mask_digits, redact
 
 
 @pytest.mark.parametrize(
