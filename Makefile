@@ -31,6 +31,7 @@ $(STAMP): pyproject.toml
 lint: venv
 	$(VENV)/bin/ruff check hotline db tests bench
 	$(VENV)/bin/ruff format --check hotline db tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: venv
 	$(VENV)/bin/mypy
