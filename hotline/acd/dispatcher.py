@@ -28,13 +28,13 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from db import agents
+from db import acd, agents
+from db.acd import LEADER_LOCK as LEADER_LOCK  # re-exported: bench/acd.py takes the lock
 from hotline.acd.strategies import Agent, Caller, PenaltyStep, QueueRules, Strategy, match, score
 from hotline.clock import SYSTEM, Clock
 
 log = logging.getLogger(__name__)
 
-LEADER_LOCK = 0x12348_0002
 STALE_OFFER_S = 60.0  # an offer no cell acted on (cell died) goes back to the queue after this
 # A pass reads at most this many waiting callers of a queue: the larger of the two figures below. For a queue
 # whose available agents found no taker among the callers read (required skills), the next pass reads twice as
@@ -78,12 +78,12 @@ def penalty_steps_from_json(text: str) -> tuple[PenaltyStep, ...]:
     return tuple(PenaltyStep(float(s["after_seconds"]), int(s["max_penalty"])) for s in json.loads(text))
 
 
-def _rules_of(row: Any) -> QueueRules:
-    relax = row["skills_relax_after_seconds"]
+def _rules_of(row: acd.AvailableAgent) -> QueueRules:
+    relax = row.skills_relax_after_seconds
     return rules_for(
-        Strategy(row["strategy"]),
-        aging_per_minute=row["priority_aging_per_minute"],
-        penalty_steps=penalty_steps_from_json(row["penalty_steps"]),
+        Strategy(row.strategy),
+        aging_per_minute=row.priority_aging_per_minute,
+        penalty_steps=penalty_steps_from_json(row.penalty_steps),
         skills_after_s=None if relax is None else float(relax),
     )
 
@@ -117,72 +117,6 @@ def plan(queues: Mapping[int, QueueWork], now: float, last_agent: Mapping[int, i
             taken.add(agent_id)
             out.append((queue_id, int(offer.caller_id), agent_id))
     return out
-
-
-# Available agents of every queue with a caller who may be offered now, with what the strategies rank by, and
-# the queue's rules on every row. Calls and talk time today are counted (from agent_state_log) only for the
-# strategies that use them.
-_FREE_AGENTS = """
-SELECT m.queue_id, q.strategy, q.priority_aging_per_minute, q.penalty_steps::text AS penalty_steps,
-       q.skills_relax_after_seconds, a.id, extract(epoch FROM a.state_changed_at)::float8 AS idle_since,
-       m.penalty, m.tier, coalesce(sk.names, '{}') AS skills, coalesce(sk.levels, '{}') AS levels,
-       coalesce(today.calls, 0) AS calls, coalesce(today.talk, 0)::float8 AS talk
-FROM agents a
-JOIN queue_members m ON m.agent_id = a.id
-JOIN queues q ON q.id = m.queue_id
-LEFT JOIN LATERAL (
-    SELECT array_agg(s.kind || ':' || s.name) AS names, array_agg(k.level) AS levels
-    FROM agent_skills k JOIN skills s ON s.id = k.skill_id WHERE k.agent_id = a.id) sk ON true
-LEFT JOIN LATERAL (
-    SELECT count(*) AS calls, sum(extract(epoch FROM l.until - l.at)) AS talk
-    FROM (SELECT to_state, at, lead(at, 1, now()) OVER (ORDER BY at, id) AS until FROM agent_state_log
-          WHERE agent_id = a.id AND at >= date_trunc('day', now() AT TIME ZONE $1) AT TIME ZONE $1) l
-    WHERE l.to_state = 'on_call' AND q.strategy IN ('fewest_calls', 'least_talk_time')) today ON true
-WHERE a.state = 'available' AND a.active
-  AND EXISTS (SELECT 1 FROM queue_entries e WHERE e.queue_id = m.queue_id AND e.state = 'waiting'
-                  AND (e.not_before IS NULL OR e.not_before <= now()))
-"""
-# The first `cap` callers of each queue in the order `order_callers` serves them: highest priority plus
-# `aging` points per minute waited first, i.e. lowest entered_at (in minutes) * aging - priority.
-_WAITING = """
-SELECT e.queue_id, e.id, e.priority, e.skills, extract(epoch FROM e.entered_at)::float8 AS entered,
-       extract(epoch FROM now())::float8 AS db_now
-FROM unnest($1::int[], $2::int[], $3::float8[]) AS q (id, cap, aging)
-CROSS JOIN LATERAL (
-    SELECT id, queue_id, priority, skills, entered_at FROM queue_entries
-    WHERE queue_id = q.id AND state = 'waiting' AND (not_before IS NULL OR not_before <= now())
-    ORDER BY extract(epoch FROM entered_at)::float8 / 60 * q.aging - priority, entered_at, id
-    LIMIT q.cap) e
-"""
-# All of a pass's offers in one statement (one transaction): the term row FOR SHARE (a new leader's bump waits
-# for it) and checked, the agents and callers still free taken SKIP LOCKED, agents available -> reserved,
-# callers waiting -> offered, the state log, and NOTIFY 'acd_offer' per offer at commit. One row with the
-# current term, plus one per offer made.
-_OFFER = """
-WITH leader AS MATERIALIZED (SELECT term FROM acd_leader FOR SHARE),
-free AS MATERIALIZED (
-    SELECT id FROM agents WHERE id = ANY($2::int[]) AND state = 'available' AND active
-        AND (SELECT term FROM leader) = $3
-    FOR UPDATE SKIP LOCKED),
-waiting AS MATERIALIZED (
-    SELECT id, call_id FROM queue_entries WHERE id = ANY($1::bigint[]) AND state = 'waiting'
-        AND (not_before IS NULL OR not_before <= now()) AND (SELECT term FROM leader) = $3
-    FOR UPDATE SKIP LOCKED),
-chosen AS MATERIALIZED (
-    SELECT p.entry, p.agent, w.call_id FROM unnest($1::bigint[], $2::int[]) AS p (entry, agent)
-    JOIN free f ON f.id = p.agent JOIN waiting w ON w.id = p.entry),
-reserved AS (
-    UPDATE agents a SET state = 'reserved', state_reason = NULL, state_changed_at = now()
-    FROM chosen c WHERE a.id = c.agent),
-offered AS (
-    UPDATE queue_entries e SET state = 'offered', agent_id = c.agent, offer_term = $3, offered_at = now()
-    FROM chosen c WHERE e.id = c.entry),
-logged AS (
-    INSERT INTO agent_state_log (agent_id, from_state, to_state, cause, actor, call_id)
-    SELECT agent, 'available', 'reserved', 'system', $4, call_id FROM chosen)
-SELECT l.term, c.entry, c.agent, CASE WHEN c.entry IS NOT NULL THEN pg_notify('acd_offer', c.entry::text) END
-FROM leader l LEFT JOIN chosen c ON true
-"""
 
 
 class Dispatcher:
@@ -231,16 +165,14 @@ class Dispatcher:
 
     async def _lead(self, stop: asyncio.Event) -> None:
         async with self.pool.acquire() as lock_conn:
-            if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK):
+            if not await acd.try_lead(lock_conn):
                 return
             self._session, self._session_pid = lock_conn, lock_conn.get_server_pid()
             try:
-                self.term = await lock_conn.fetchval(
-                    "UPDATE acd_leader SET term = term + 1, holder = $1, since = now() RETURNING term", self.name
-                )
+                self.term = await acd.new_term(lock_conn, self.name)
                 self.stats.terms += 1
                 log.info("dispatcher %s leads (term %d)", self.name, self.term)
-                await lock_conn.add_listener("acd", self._notified)
+                await lock_conn.add_listener(acd.CHANGES, self._notified)
                 next_reconcile = 0.0
                 while not stop.is_set():
                     self._wake.clear()
@@ -253,8 +185,8 @@ class Dispatcher:
             finally:
                 self._session = self._session_pid = None
                 with contextlib.suppress(Exception):
-                    await lock_conn.remove_listener("acd", self._notified)
-                    await lock_conn.execute("SELECT pg_advisory_unlock($1)", LEADER_LOCK)
+                    await lock_conn.remove_listener(acd.CHANGES, self._notified)
+                    await acd.resign(lock_conn)
 
     def _notified(self, _conn: Any, pid: int, _channel: str, _payload: str) -> None:
         # This session's own offers change agents and callers too; they are no reason for another pass.
@@ -275,34 +207,30 @@ class Dispatcher:
         made."""
         work: dict[int, QueueWork] = {}
         async with self._connection() as conn:
-            for r in await conn.fetch(_FREE_AGENTS, self.timezone):
-                queue = work.get(r["queue_id"])
+            for r in await acd.available_agents(conn, self.timezone):
+                queue = work.get(r.queue_id)
                 if queue is None:
-                    queue = work[r["queue_id"]] = QueueWork(_rules_of(r))
+                    queue = work[r.queue_id] = QueueWork(_rules_of(r))
                 queue.agents.append(
                     Agent(
-                        r["id"],
-                        r["idle_since"],
-                        calls_today=r["calls"],
-                        talk_seconds_today=r["talk"],
-                        penalty=r["penalty"],
-                        tier=r["tier"],
-                        skills=dict(zip(r["skills"], r["levels"], strict=True)),
+                        r.id,
+                        r.idle_since,
+                        calls_today=r.calls,
+                        talk_seconds_today=r.talk,
+                        penalty=r.penalty,
+                        tier=r.tier,
+                        skills=dict(zip(r.skills, r.levels, strict=True)),
                     )
                 )
             if not work:
                 return 0
             caps = {q: self._cap(q, len(w.agents)) for q, w in work.items()}
-            aging = [work[q].rules.aging_per_minute for q in caps]
-            db_now = None  # waits are measured on the clock that stamped entered_at: PostgreSQL's
-            for r in await conn.fetch(_WAITING, list(caps), list(caps.values()), aging):
-                db_now = r["db_now"]
-                work[r["queue_id"]].callers.append(
-                    Caller(str(r["id"]), r["entered"], r["priority"], tuple(r["skills"]))
-                )
-        if db_now is None:
+            found = await acd.waiting(conn, caps, [work[q].rules.aging_per_minute for q in caps])
+        for c in found.callers:
+            work[c.queue_id].callers.append(Caller(str(c.id), c.entered, c.priority, tuple(c.skills)))
+        if found.db_now is None:  # waits are measured on the clock that stamped entered_at: PostgreSQL's
             return 0
-        planned = plan(work, db_now, self._last_agent)
+        planned = plan(work, found.db_now, self._last_agent)
         made = set(await self.offer_many([(entry, agent) for _, entry, agent in planned]))
         offered = {agent for _, _, agent in planned}
         for queue_id, entry, agent in planned:
@@ -343,59 +271,26 @@ class Dispatcher:
         if not unique:
             return []
         async with self._connection() as conn:
-            rows = await conn.fetch(_OFFER, list(unique), list(unique.values()), self.term, f"dispatcher {self.name}")
-        if rows[0]["term"] != self.term:
-            raise LostLeadership(f"term {self.term} is stale (current {rows[0]['term']})")
-        chosen = [r for r in rows if r["entry"] is not None]
-        self.stats.refused += len(pairs) - len(chosen)
-        self.stats.offers += len(chosen)
-        return [(r["entry"], r["agent"]) for r in chosen]
+            offers = await acd.offer(conn, unique, self.term, f"dispatcher {self.name}")
+        if offers.term != self.term:
+            raise LostLeadership(f"term {self.term} is stale (current {offers.term})")
+        self.stats.refused += len(pairs) - len(offers.made)
+        self.stats.offers += len(offers.made)
+        return offers.made
 
     async def reconcile(self) -> None:
         """Repair what a dead cell or a lost message left behind."""
         async with self.pool.acquire() as conn, conn.transaction():
-            # Callers whose call has ended leave the queue, except those waiting for a callback.
-            await conn.execute(
-                """UPDATE queue_entries e SET state = 'left' FROM calls c
-                   WHERE c.id = e.call_id AND e.state IN ('waiting', 'offered') AND c.ended_at IS NOT NULL
-                     AND e.callback_id IS NULL"""
-            )
-            # A callback whose dialling cell died: its offer went back to the queue, so may it.
-            await conn.execute(
-                """UPDATE callbacks c SET status = 'waiting', cell = NULL FROM queue_entries e
-                   WHERE e.callback_id = c.id AND c.status = 'dialing' AND e.state = 'waiting'"""
-            )
-            # Offers no cell acted on go back to the queue.
-            await conn.execute(
-                """UPDATE queue_entries SET state = 'waiting', agent_id = NULL, offered_at = NULL
-                   WHERE state = 'offered' AND offered_at < now() - make_interval(secs => $1)""",
-                STALE_OFFER_S,
-            )
-            stuck = await conn.fetch(
-                """SELECT a.id, a.state FROM agents a
-                   WHERE (a.state = 'reserved' AND NOT EXISTS (
-                              SELECT 1 FROM queue_entries e WHERE e.agent_id = a.id AND e.state = 'offered'))
-                      OR (a.state = 'on_call' AND NOT EXISTS (
-                              SELECT 1 FROM queue_entries e JOIN calls c ON c.id = e.call_id
-                              WHERE e.agent_id = a.id AND e.state = 'connected' AND c.ended_at IS NULL)
-                          AND NOT EXISTS (  -- a callback conversation is a call of its own
-                              SELECT 1 FROM calls c WHERE c.agent_id = a.id AND c.direction = 'callback'
-                              AND c.ended_at IS NULL))
-                      OR (a.state = 'wrap_up' AND a.state_changed_at < now() - make_interval(secs => coalesce(
-                              (SELECT max(q.wrapup_seconds) FROM queue_members m JOIN queues q ON q.id = m.queue_id
-                               WHERE m.agent_id = a.id), 30)))
-                   FOR UPDATE OF a SKIP LOCKED"""
-            )
-            for row in stuck:
+            await acd.release_stale(conn, STALE_OFFER_S)
+            stuck = await acd.stuck_agents(conn)
+            for agent_id, state in stuck:
                 cause, reason = (
-                    ("system", "wrap-up over")
-                    if row["state"] == "wrap_up"
-                    else ("reconcile", f"{row['state']} without a live call")
+                    ("system", "wrap-up over") if state == "wrap_up" else ("reconcile", f"{state} without a live call")
                 )
                 await agents.move(
                     conn,
-                    row["id"],
-                    row["state"],
+                    agent_id,
+                    state,
                     "available",
                     cause=cause,
                     actor=f"dispatcher {self.name}",
