@@ -151,3 +151,14 @@ async def move(
             call_id,
         )
     return bool(changed)
+
+
+async def unanswered_in_a_row(conn: Any, agent_id: int) -> int:
+    """Offers the agent left unanswered (RINGNOANSWER) since their last connected call."""
+    missed: int = await conn.fetchval(
+        """SELECT count(*) FROM call_events WHERE agent_id = $1 AND event = 'RINGNOANSWER'
+           AND at > coalesce((SELECT max(at) FROM call_events WHERE agent_id = $1 AND event = 'CONNECT'),
+                             '-infinity')""",
+        agent_id,
+    )
+    return missed

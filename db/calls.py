@@ -1,15 +1,17 @@
-"""Call records: one `calls` row per inbound call and an append-only `call_events` log."""
+"""Call records: one `calls` row per call, an append-only `call_events` log, recordings and survey answers."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from hotline.caller.phone import CallerNumber
 from hotline.caller.privacy import NumberKeys
+from hotline.events import CallEvent
 
 OUTCOMES = (
     "answered",
@@ -78,23 +80,24 @@ async def start(
             trunk,
             cell,
         )
-        await add_event(conn, call_id, "INCOMING", data={"cell": cell})
+        await add_event(conn, call_id, CallEvent.INCOMING, data={"cell": cell})
     return call_id
 
 
 async def add_event(
     conn: Any,
     call_id: UUID,
-    event: str,
+    event: CallEvent,
     *,
     queue_id: int | None = None,
     agent_id: int | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
+    """Append one event to the call's log (`data`: JSON, never a plaintext number)."""
     await conn.execute(
         "INSERT INTO call_events (call_id, event, queue_id, agent_id, data) VALUES ($1, $2, $3, $4, $5::jsonb)",
         call_id,
-        event,
+        CallEvent(event).value,  # a stray string is refused here, before the CHECK would
         queue_id,
         agent_id,
         json.dumps(data or {}, ensure_ascii=False),
@@ -104,19 +107,46 @@ async def add_event(
 async def answered(conn: Any, call_id: UUID) -> None:
     async with conn.transaction():
         await conn.execute("UPDATE calls SET answered_at = now() WHERE id = $1 AND answered_at IS NULL", call_id)
-        await add_event(conn, call_id, "ANSWER")
+        await add_event(conn, call_id, CallEvent.ANSWER)
 
 
-async def record_path(conn: Any, call_id: UUID, flow_id: str, revision: int, node: str, digits: str = "") -> None:
+async def record_path(
+    conn: Any, call_id: UUID, flow_id: str, revision: int, node_path: Sequence[str], digits: str
+) -> None:
+    """Store the flow the call ran (id, revision), the nodes it went through and the digits typed, as of now."""
     await conn.execute(
-        """UPDATE calls SET flow_id = $2, flow_revision = $3, node_path = node_path || $4::text,
-                            digits = digits || $5 WHERE id = $1""",
+        "UPDATE calls SET flow_id = $2, flow_revision = $3, node_path = $4, digits = $5 WHERE id = $1",
         call_id,
         flow_id,
         revision,
-        node,
+        list(node_path),
         digits,
     )
+
+
+async def set_queue(conn: Any, call_id: UUID, queue_id: int) -> None:
+    """The queue the call waits in (the last one, for a call that was in several)."""
+    await conn.execute("UPDATE calls SET queue_id = $2 WHERE id = $1", call_id, queue_id)
+
+
+async def set_agent(conn: Any, call_id: UUID, agent_id: int) -> None:
+    """The agent the call was bridged to."""
+    await conn.execute("UPDATE calls SET agent_id = $2 WHERE id = $1", call_id, agent_id)
+
+
+async def link_callback(conn: Any, call_id: UUID, parent_call_id: UUID, queue_id: int, agent_id: int) -> None:
+    """Mark a call as the callback of `parent_call_id`, taken by `agent_id` for `queue_id`."""
+    await conn.execute(
+        "UPDATE calls SET direction = 'callback', parent_call_id = $2, queue_id = $3, agent_id = $4 WHERE id = $1",
+        call_id,
+        parent_call_id,
+        queue_id,
+        agent_id,
+    )
+
+
+async def exists(conn: Any, call_id: UUID) -> bool:
+    return await conn.fetchval("SELECT 1 FROM calls WHERE id = $1", call_id) is not None
 
 
 async def end(conn: Any, call_id: UUID, outcome: str, *, reason: str | None = None) -> bool:
@@ -133,7 +163,7 @@ async def end(conn: Any, call_id: UUID, outcome: str, *, reason: str | None = No
             await add_event(
                 conn,
                 call_id,
-                "FAILED" if outcome == "failed" else "HANGUP",
+                CallEvent.FAILED if outcome == "failed" else CallEvent.HANGUP,
                 data={"outcome": outcome, "reason": reason},
             )
     return bool(closed)
@@ -153,6 +183,51 @@ async def get(conn: Any, call_id: UUID) -> CallRecord | None:
     return CallRecord.from_row(row) if row else None
 
 
-async def events(conn: Any, call_id: UUID) -> list[str]:
+async def events(conn: Any, call_id: UUID) -> list[CallEvent]:
     rows = await conn.fetch("SELECT event FROM call_events WHERE call_id = $1 ORDER BY at, id", call_id)
-    return [r["event"] for r in rows]
+    return [CallEvent(r["event"]) for r in rows]
+
+
+async def first_connect_at(conn: Any, call_id: UUID) -> dt.datetime | None:
+    """When the call was first bridged to an agent (its first CONNECT); None when it never was."""
+    at: dt.datetime | None = await conn.fetchval(
+        "SELECT min(at) FROM call_events WHERE call_id = $1 AND event = 'CONNECT'", call_id
+    )
+    return at
+
+
+async def add_recording(
+    conn: Any, call_id: UUID, path: str, channels: int, sample_rate: int, seconds: float, size_bytes: int, sha256: str
+) -> None:
+    """Register the call's recording, which ended now and lasted `seconds` (stamped by PostgreSQL), and log
+    RECORDING. A path registered before is left as it is."""
+    await conn.execute(
+        """INSERT INTO recordings (call_id, path, channels, sample_rate, started_at, ended_at, size_bytes, sha256)
+           VALUES ($1, $2, $3, $4, now() - make_interval(secs => $5), now(), $6, $7)
+           ON CONFLICT (path) DO NOTHING""",
+        call_id,
+        path,
+        channels,
+        sample_rate,
+        seconds,
+        size_bytes,
+        sha256,
+    )
+    await add_event(conn, call_id, CallEvent.RECORDING, data={"seconds": round(seconds, 2)})
+
+
+async def recording_started_at(conn: Any, recording_id: int) -> dt.datetime | None:
+    started: dt.datetime | None = await conn.fetchval("SELECT started_at FROM recordings WHERE id = $1", recording_id)
+    return started
+
+
+async def save_survey_answer(conn: Any, call_id: UUID, question: str, answer: int | None, label: str | None) -> None:
+    """Store (or replace) the caller's answer to one survey question and log SURVEY."""
+    await conn.execute(
+        """INSERT INTO surveys (call_id, question, answer) VALUES ($1, $2, $3)
+           ON CONFLICT (call_id, question) DO UPDATE SET answer = EXCLUDED.answer""",
+        call_id,
+        question,
+        answer,
+    )
+    await add_event(conn, call_id, CallEvent.SURVEY, data={"question": question, "label": label})

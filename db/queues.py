@@ -1,4 +1,5 @@
-"""Joining a queue and checking who staffs it: the counts the waiting policies (hotline.acd.waiting) decide on."""
+"""Queues and the callers in line (`queue_entries`): joining, who staffs a queue (the counts the waiting policies
+of hotline.acd.waiting decide on), the offer a caller gets, leaving."""
 
 from __future__ import annotations
 
@@ -75,3 +76,86 @@ async def join(conn: Any, queue_id: int, call_id: UUID, cell: str, priority: int
             skills,
         )
         return Join(policy, found, row["in_line"], entry_id=entry_id)
+
+
+async def names(conn: Any) -> list[str]:
+    return [r["name"] for r in await conn.fetch("SELECT name FROM queues")]
+
+
+async def id_of(conn: Any, name: str) -> int | None:
+    queue_id: int | None = await conn.fetchval("SELECT id FROM queues WHERE name = $1", name)
+    return queue_id
+
+
+async def ahead_of(conn: Any, queue_id: int, call_id: UUID) -> int:
+    """Everyone in line before this call, including callers waiting for a callback (they keep their place); a
+    higher priority counts as ahead (aging is left out: a count for an announcement)."""
+    ahead: int = await conn.fetchval(
+        """SELECT count(*) FROM queue_entries e JOIN queue_entries me ON me.call_id = $2
+           WHERE e.queue_id = $1 AND e.id <> me.id AND e.state IN ('waiting', 'offered')
+             AND (e.priority > me.priority OR (e.priority = me.priority AND e.entered_at < me.entered_at))""",
+        queue_id,
+        call_id,
+    )
+    return ahead
+
+
+async def recent_waits(conn: Any, queue_id: int) -> list[float]:
+    """How long (s) the last 50 callers this queue connected in the last hour had waited, oldest first."""
+    rows = await conn.fetch(
+        """SELECT (data->>'waited')::float AS waited FROM call_events
+           WHERE queue_id = $1 AND event = 'CONNECT' AND at > now() - interval '1 hour'
+           ORDER BY at DESC LIMIT 50""",
+        queue_id,
+    )
+    return [r["waited"] for r in reversed(rows) if r["waited"] is not None]
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The agent the dispatcher reserved for a caller, and how long to ring their phone."""
+
+    agent_id: int
+    username: str
+    ring_timeout_s: float
+
+
+async def offer_of(conn: Any, entry_id: int) -> Offer | None:
+    """The entry's open offer; None when it is not offered (any more)."""
+    row = await conn.fetchrow(
+        """SELECT e.agent_id, a.username, q.ring_timeout_seconds FROM queue_entries e
+           JOIN agents a ON a.id = e.agent_id JOIN queues q ON q.id = e.queue_id
+           WHERE e.id = $1 AND e.state = 'offered'""",
+        entry_id,
+    )
+    return None if row is None else Offer(row["agent_id"], row["username"], float(row["ring_timeout_seconds"]))
+
+
+async def connected(conn: Any, entry_id: int) -> None:
+    """The caller is bridged to the offered agent."""
+    await conn.execute("UPDATE queue_entries SET state = 'connected' WHERE id = $1", entry_id)
+
+
+async def offer_alive(conn: Any, entry_id: int) -> None:
+    """The offer is being acted on now (the dispatcher's reconciliation returns offers idle for a minute)."""
+    await conn.execute("UPDATE queue_entries SET offered_at = now() WHERE id = $1", entry_id)
+
+
+async def offer_declined(conn: Any, entry_id: int) -> None:
+    """The offered agent did not take the call: the caller waits in line again, for any agent."""
+    await conn.execute(
+        "UPDATE queue_entries SET state = 'waiting', agent_id = NULL, offered_at = NULL "
+        "WHERE id = $1 AND state = 'offered'",
+        entry_id,
+    )
+
+
+async def leave(conn: Any, entry_id: int) -> int | None:
+    """The caller leaves the line unless already connected; returns the agent that was reserved for them."""
+    row = await conn.fetchrow(
+        "UPDATE queue_entries SET state = 'left' WHERE id = $1 AND state <> 'connected' "
+        "RETURNING (SELECT agent_id FROM queue_entries WHERE id = $1 AND state = 'offered') AS agent_id",
+        entry_id,
+    )
+    agent_id: int | None = None if row is None else row["agent_id"]
+    return agent_id

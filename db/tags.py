@@ -40,3 +40,21 @@ async def of_call(conn: Any, call_id: UUID, source: str | None = None) -> list[T
         source,
     )
     return [TagRow(r["kind"], r["value"], r["score"], r["rule"]) for r in rows]
+
+
+async def add_from_flow(conn: Any, call_id: UUID, rows: Sequence[tuple[str, str]]) -> None:
+    """Tags the IVR flow set, (kind, value) pairs; ones the call already has from the flow stay as they are."""
+    await conn.executemany(
+        """INSERT INTO tags (call_id, kind, value, source) VALUES ($1, $2, $3, 'flow')
+           ON CONFLICT (call_id, kind, value, source) DO NOTHING""",
+        [(call_id, kind, value) for kind, value in rows],
+    )
+
+
+async def chosen_in_flow(conn: Any, call_id: UUID) -> dict[str, str]:
+    """The legal area and service the caller chose in the IVR (kind -> value), as the flow tagged them."""
+    rows = await conn.fetch(
+        "SELECT kind, value FROM tags WHERE call_id = $1 AND source = 'flow' AND kind IN ('legal_area', 'service')",
+        call_id,
+    )
+    return {r["kind"]: r["value"] for r in rows}

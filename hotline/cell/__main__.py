@@ -16,7 +16,7 @@ from pathlib import Path
 
 import asyncpg
 
-from db import migrate
+from db import migrate, queues
 from db.pool import create_pool
 from hotline.caller.privacy import load_keys
 from hotline.cell.callback import CallbackDialer
@@ -47,11 +47,11 @@ async def run(settings: Settings, name: str, index: int, clock: Clock) -> int:
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
             await migrate.require_current(conn)
-            queues = [r["name"] for r in await conn.fetch("SELECT name FROM queues")]
+            known_queues = await queues.names(conn)
         flows = FlowRegistry(
             prompt_dir=settings.prompts.source_dir,
             schedule_dir=settings.flows.dir / "schedules",
-            known_queues=queues,
+            known_queues=known_queues,
         )
         flows.load(settings.flows.files)
         flows.get(settings.flows.service_flow)  # refuse to start without the flow that answers 12348

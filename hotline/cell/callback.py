@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
-from db import agents, calls
+from db import acd, agents, callbacks, calls
 from hotline.caller.phone import dial_string, parse_caller
 from hotline.caller.privacy import NumberKeys
 from hotline.cell.queueing import QueueWait
 from hotline.cell.records import Session, close_call
 from hotline.cell.transcription import LiveTranscription
 from hotline.clock import SYSTEM, Clock
+from hotline.events import CallEvent
 from hotline.sip.call import CallContext, CallEnded, CallLeg, DialError, dial
 from hotline.sip.engine import PjEngine, SipError
 
@@ -42,22 +42,9 @@ LEGS_PER_CALLBACK = 2
 _RESULTS = {"busy": "busy", "declined": "rejected", "timeout": "no_answer", "cancelled": "no_answer"}
 
 
-@dataclass(frozen=True)
-class Claim:
-    callback_id: int
-    call_id: UUID  # the call that asked for the callback
-    queue_id: int
-    entry_id: int
-    waited: float  # seconds the caller had waited when claimed (PostgreSQL's clock)
+@dataclasses.dataclass(frozen=True)
+class Claim(callbacks.ClaimedCallback):
     claimed: float  # when, on this process's monotonic clock
-    agent_id: int
-    username: str
-    ring_timeout: float
-    number_enc: bytes
-    number_masked: str
-    attempts: int
-    max_attempts: int
-    retry_seconds: int
 
 
 class CallbackDialer:
@@ -88,7 +75,7 @@ class CallbackDialer:
 
     async def start(self) -> None:
         self._listener = await self.pool.acquire()
-        await self._listener.add_listener("acd_offer", self._notified)
+        await self._listener.add_listener(acd.OFFERS, self._notified)
         self._loop_task = asyncio.create_task(self._run(), name=f"callbacks-{self.cell}")
 
     async def stop(self, drain_timeout: float = 0.0) -> None:
@@ -103,7 +90,7 @@ class CallbackDialer:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self._listener is not None:
             with contextlib.suppress(Exception):
-                await self._listener.remove_listener("acd_offer", self._notified)
+                await self._listener.remove_listener(acd.OFFERS, self._notified)
             await self.pool.release(self._listener)
             self._listener = None
 
@@ -132,50 +119,17 @@ class CallbackDialer:
         if not self.engine.accepting or self.engine.legs_in_use + LEGS_PER_CALLBACK > self.engine.max_legs:
             return None
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                """UPDATE callbacks c SET status = 'dialing', cell = $1
-                   FROM (SELECT b.id, e.id AS entry_id, extract(epoch FROM now() - e.entered_at) AS waited, e.agent_id,
-                                a.username, q.ring_timeout_seconds
-                         FROM queue_entries e JOIN callbacks b ON b.id = e.callback_id
-                         JOIN agents a ON a.id = e.agent_id JOIN queues q ON q.id = e.queue_id
-                         WHERE e.state = 'offered' AND b.status = 'waiting'
-                         ORDER BY e.offered_at LIMIT 1 FOR UPDATE OF b SKIP LOCKED) p
-                   WHERE c.id = p.id
-                   RETURNING c.id, c.call_id, c.queue_id, p.entry_id, p.waited, p.agent_id, p.username,
-                             p.ring_timeout_seconds, c.number_enc, c.number_masked, c.attempts, c.max_attempts,
-                             c.retry_seconds""",
-                self.cell,
-            )
-        if row is None:
+            found = await callbacks.claim(conn, self.cell)
+        if found is None:
             return None
         return Claim(
-            row["id"],
-            row["call_id"],
-            row["queue_id"],
-            row["entry_id"],
-            float(row["waited"]),
-            self.clock.monotonic(),
-            row["agent_id"],
-            row["username"],
-            float(row["ring_timeout_seconds"]),
-            bytes(row["number_enc"]),
-            row["number_masked"],
-            row["attempts"],
-            row["max_attempts"],
-            row["retry_seconds"],
+            **{f.name: getattr(found, f.name) for f in dataclasses.fields(found)}, claimed=self.clock.monotonic()
         )
 
     async def run(self, claim: Claim) -> None:
         """One attempt: agent first, then the caller; every exit writes the attempt's result."""
         async with self.pool.acquire() as conn:
-            attempt_id: int = await conn.fetchval(
-                """INSERT INTO callback_attempts (callback_id, attempt, agent_id, cell)
-                   VALUES ($1, (SELECT count(*) + 1 FROM callback_attempts WHERE callback_id = $1), $2, $3)
-                   RETURNING id""",
-                claim.callback_id,
-                claim.agent_id,
-                self.cell,
-            )
+            attempt_id = await callbacks.start_attempt(conn, claim.callback_id, claim.agent_id, self.cell)
         agent_leg: CallLeg | None = None
         failure = "a leg hung up before the bridge"
         try:
@@ -203,9 +157,7 @@ class CallbackDialer:
     async def _call_caller(self, claim: Claim, attempt_id: int, agent_leg: CallLeg) -> None:
         await agent_leg.play([self.context.prompt("callback_agent_notice.wav")])
         async with self.pool.acquire() as conn:
-            await conn.execute("UPDATE callbacks SET attempts = attempts + 1 WHERE id = $1", claim.callback_id)
-            # The caller rings now: the offer is alive (reconciliation returns offers idle for a minute).
-            await conn.execute("UPDATE queue_entries SET offered_at = now() WHERE id = $1", claim.entry_id)
+            await callbacks.calling_caller(conn, claim.callback_id, claim.entry_id)
         attempt = claim.attempts + 1
         number = self.keys.decrypt(claim.number_enc)
         try:
@@ -240,14 +192,7 @@ class CallbackDialer:
             call_id = await calls.start(
                 conn, sip_call_id=caller_leg.sip_call_id, caller=caller, keys=self.keys, cell=self.cell
             )
-            await conn.execute(
-                "UPDATE calls SET direction = 'callback', parent_call_id = $2, queue_id = $3, agent_id = $4 "
-                "WHERE id = $1",
-                call_id,
-                claim.call_id,
-                claim.queue_id,
-                claim.agent_id,
-            )
+            await calls.link_callback(conn, call_id, claim.call_id, claim.queue_id, claim.agent_id)
             await calls.answered(conn, call_id)
         outcome, reason = "failed", None
         live = self.live.call(call_id, caller_leg) if self.live is not None else None
@@ -261,27 +206,22 @@ class CallbackDialer:
                 await live.add_agent(agent_leg)
             waited = round(claim.waited + self.clock.monotonic() - claim.claimed, 1)
             async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(
-                    "UPDATE callbacks SET status = 'connected', completed_at = now(), last_result = 'connected', "
-                    "cell = NULL WHERE id = $1",
-                    claim.callback_id,
-                )
-                await conn.execute("UPDATE queue_entries SET state = 'connected' WHERE id = $1", claim.entry_id)
-                await conn.execute(
-                    "UPDATE callback_attempts SET ended_at = now(), result = 'connected', call_id = $2 WHERE id = $1",
-                    attempt_id,
-                    call_id,
-                )
+                await callbacks.connected(conn, claim.callback_id, claim.entry_id, attempt_id, call_id)
                 await agents.move(
                     conn, claim.agent_id, "reserved", "on_call", cause="system", actor="cell", call_id=call_id
                 )
                 await calls.add_event(
-                    conn, call_id, "CONNECT", queue_id=claim.queue_id, agent_id=claim.agent_id, data={"waited": waited}
+                    conn,
+                    call_id,
+                    CallEvent.CONNECT,
+                    queue_id=claim.queue_id,
+                    agent_id=claim.agent_id,
+                    data={"waited": waited},
                 )
                 await calls.add_event(
                     conn,
                     claim.call_id,
-                    "CALLBACKATTEMPT",
+                    CallEvent.CALLBACKATTEMPT,
                     queue_id=claim.queue_id,
                     agent_id=claim.agent_id,
                     data={"attempt": attempt, "result": "connected", "call": str(call_id)},
@@ -295,7 +235,7 @@ class CallbackDialer:
                 await calls.add_event(
                     conn,
                     call_id,
-                    "COMPLETECALLER" if by_caller else "COMPLETEAGENT",
+                    CallEvent.COMPLETECALLER if by_caller else CallEvent.COMPLETEAGENT,
                     queue_id=claim.queue_id,
                     agent_id=claim.agent_id,
                 )
@@ -310,16 +250,7 @@ class CallbackDialer:
         session = Session(claim.call_id, pool=self.pool)
         await self.queue_wait._ring_failed(session, claim.entry_id, claim.queue_id, claim.agent_id, exc, rang)
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "UPDATE callbacks SET status = 'waiting', cell = NULL WHERE id = $1 AND status = 'dialing'",
-                claim.callback_id,
-            )
-            await conn.execute(
-                "UPDATE callback_attempts SET ended_at = now(), result = 'agent_no_answer', status_code = $2 "
-                "WHERE id = $1",
-                attempt_id,
-                exc.status_code or None,
-            )
+            await callbacks.agent_not_reached(conn, claim.callback_id, attempt_id, exc.status_code or None)
 
     async def _caller_failed(
         self,
@@ -333,33 +264,14 @@ class CallbackDialer:
         """The caller was not reached: the agent is free again; retry later or give up."""
         final = attempt >= claim.max_attempts
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "UPDATE callback_attempts SET ended_at = now(), result = $2, status_code = $3 WHERE id = $1",
-                attempt_id,
-                result,
-                status_code or None,
+            await callbacks.caller_not_reached(
+                conn, claim.callback_id, attempt_id, claim.entry_id, result, status_code or None, final=final
             )
-            if final:
-                await conn.execute(
-                    "UPDATE callbacks SET status = 'failed', completed_at = now(), last_result = $2, cell = NULL "
-                    "WHERE id = $1",
-                    claim.callback_id,
-                    result,
-                )
-                await conn.execute("UPDATE queue_entries SET state = 'left' WHERE id = $1", claim.entry_id)
-            else:
-                await conn.execute(
-                    """UPDATE callbacks SET status = 'waiting', cell = NULL, last_result = $2,
-                              next_attempt_at = now() + make_interval(secs => retry_seconds) WHERE id = $1""",
-                    claim.callback_id,
-                    result,
-                )
-                await _back_in_line(conn, claim, retry=True)
             await _free_agent(conn, claim, reason or f"callback: caller not reached ({result})")
             await calls.add_event(
                 conn,
                 claim.call_id,
-                "CALLBACKATTEMPT",
+                CallEvent.CALLBACKATTEMPT,
                 queue_id=claim.queue_id,
                 agent_id=claim.agent_id,
                 data={"attempt": attempt, "result": result, "status": status_code, "final": final},
@@ -378,30 +290,8 @@ class CallbackDialer:
         give the callback back to the queue. Nothing when the attempt already has its result."""
         with contextlib.suppress(Exception):
             async with self.pool.acquire() as conn, conn.transaction():
-                closed = await conn.fetchval(
-                    "UPDATE callback_attempts SET ended_at = now(), result = 'failed' "
-                    "WHERE id = $1 AND ended_at IS NULL RETURNING true",
-                    attempt_id,
-                )
-                if not closed:
-                    return
-                await conn.execute(
-                    "UPDATE callbacks SET status = 'waiting', cell = NULL WHERE id = $1 AND status = 'dialing'",
-                    claim.callback_id,
-                )
-                await _back_in_line(conn, claim, retry=False)
-                await _free_agent(conn, claim, f"callback interrupted ({failure})")
-
-
-async def _back_in_line(conn: Any, claim: Claim, *, retry: bool) -> None:
-    """The offered callback waits in line again; for a retry, not before the callback's next attempt time."""
-    await conn.execute(
-        """UPDATE queue_entries e SET state = 'waiting', agent_id = NULL, offered_at = NULL,
-                  not_before = CASE WHEN $2 THEN c.next_attempt_at ELSE e.not_before END
-           FROM callbacks c WHERE c.id = e.callback_id AND e.id = $1 AND e.state = 'offered'""",
-        claim.entry_id,
-        retry,
-    )
+                if await callbacks.interrupted(conn, claim.callback_id, attempt_id, claim.entry_id):
+                    await _free_agent(conn, claim, f"callback interrupted ({failure})")
 
 
 async def _free_agent(conn: Any, claim: Claim, reason: str) -> None:

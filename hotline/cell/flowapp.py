@@ -13,12 +13,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from db import calls, households, tickets
+from db import callbacks, calls, households, tickets
+from db import tags as tags_db
 from hotline.caller.phone import InvalidNumber, parse_caller
 from hotline.caller.privacy import NumberKeys
 from hotline.cell.queueing import QueueWait
 from hotline.cell.records import Session
 from hotline.clock import SYSTEM, Clock
+from hotline.events import CallEvent
 from hotline.flow import (
     Action,
     CallbackOutcome,
@@ -172,17 +174,9 @@ class FlowApp:
     async def _bookkeeping(self, actions: tuple[Action, ...], session: Session, state: CallState) -> None:
         for action in actions:
             if isinstance(action, SaveSurvey):
+                answer = int(action.answer) if action.answer else None
                 async with session.pool.acquire() as conn:
-                    await conn.execute(
-                        """INSERT INTO surveys (call_id, question, answer) VALUES ($1, $2, $3)
-                           ON CONFLICT (call_id, question) DO UPDATE SET answer = EXCLUDED.answer""",
-                        session.call_id,
-                        action.question,
-                        int(action.answer) if action.answer else None,
-                    )
-                    await calls.add_event(
-                        conn, session.call_id, "SURVEY", data={"question": action.question, "label": action.label}
-                    )
+                    await calls.save_survey_answer(conn, session.call_id, action.question, answer, action.label)
             elif isinstance(action, OpenTicket):
                 await self._ticket(session, state, action)
             elif isinstance(action, SetAttributes):
@@ -205,7 +199,9 @@ class FlowApp:
                 facts=f"[{action.kind}] {action.reason}",
                 priority="urgent" if action.kind in ("follow_up", "risk") else "normal",
             )
-            await calls.add_event(conn, session.call_id, "IVR", data={"ticket": ticket.number, "kind": action.kind})
+            await calls.add_event(
+                conn, session.call_id, CallEvent.IVR, data={"ticket": ticket.number, "kind": action.kind}
+            )
 
     async def _tags(self, session: Session, action: SetAttributes) -> None:
         rows: list[tuple[str, str]] = []
@@ -217,11 +213,7 @@ class FlowApp:
         if not rows:
             return
         async with session.pool.acquire() as conn:
-            await conn.executemany(
-                """INSERT INTO tags (call_id, kind, value, source) VALUES ($1, $2, $3, 'flow')
-                   ON CONFLICT (call_id, kind, value, source) DO NOTHING""",
-                [(session.call_id, kind, value) for kind, value in rows],
-            )
+            await tags_db.add_from_flow(conn, session.call_id, rows)
 
     async def _callback(self, session: Session, action: OfferCallback) -> Event:
         try:
@@ -233,36 +225,15 @@ class FlowApp:
         queue_id = await self.queue_wait.queue_id(session, action.queue)
         if queue_id is None:
             return CallbackOutcome(False, f"queue {action.queue!r} is not configured")
-        async with session.pool.acquire() as conn, conn.transaction():
-            callback_id = await conn.fetchval(
-                """INSERT INTO callbacks (call_id, queue_id, number_hmac, number_enc, number_masked)
-                   VALUES ($1, $2, $3, $4, $5) RETURNING id""",
-                session.call_id,
-                queue_id,
-                self.keys.digest(number.e164),
-                self.keys.encrypt(number.e164),
-                number.masked,
-            )
-            # The caller's place: the entry they just left in this queue waits on (same entered_at, same
-            # priority) under the callback; a request from outside the queue takes a place from now.
-            await conn.execute(
-                """INSERT INTO queue_entries (call_id, queue_id, cell, callback_id) VALUES ($1, $2, 'callback', $3)
-                   ON CONFLICT (call_id) DO UPDATE SET state = 'waiting', callback_id = EXCLUDED.callback_id,
-                       cell = EXCLUDED.cell, agent_id = NULL, offered_at = NULL, not_before = NULL,
-                       entered_at = CASE WHEN queue_entries.queue_id = EXCLUDED.queue_id AND $4
-                                         THEN queue_entries.entered_at ELSE now() END,
-                       queue_id = EXCLUDED.queue_id""",
-                session.call_id,
-                queue_id,
-                callback_id,
-                action.keep_place,
-            )
-            await calls.add_event(
+        async with session.pool.acquire() as conn:
+            await callbacks.request(
                 conn,
                 session.call_id,
-                "CALLBACK",
-                queue_id=queue_id,
-                data={"number": number.masked, "keep_place": action.keep_place, "callback": callback_id},
+                queue_id,
+                number_hmac=self.keys.digest(number.e164),
+                number_enc=self.keys.encrypt(number.e164),
+                number_masked=number.masked,
+                keep_place=action.keep_place,
             )
         return CallbackOutcome(True)
 
@@ -270,7 +241,7 @@ class FlowApp:
         """The message is the caller channel of the call recording from here; '#' or silence ends it."""
         started = self.clock.monotonic()
         async with session.pool.acquire() as conn:
-            await calls.add_event(conn, session.call_id, "VOICEMAIL", data={"max_seconds": action.max_seconds})
+            await calls.add_event(conn, session.call_id, CallEvent.VOICEMAIL, data={"max_seconds": action.max_seconds})
         if action.beep:
             with contextlib.suppress(FileNotFoundError):
                 await leg.play([leg.prompt("beep.wav")])
@@ -282,7 +253,7 @@ class FlowApp:
 
     async def _transfer(self, leg: CallLeg, session: Session, action: Transfer) -> Event:
         async with session.pool.acquire() as conn:
-            await calls.add_event(conn, session.call_id, "BLINDTRANSFER", data={"to": action.number})
+            await calls.add_event(conn, session.call_id, CallEvent.BLINDTRANSFER, data={"to": action.number})
         try:
             await leg.blind_transfer(f"sip:{action.number}@{self.transfer_host}")
         except Exception as exc:
@@ -292,14 +263,7 @@ class FlowApp:
     async def _save(self, session: Session, state: CallState) -> None:
         rec = record(state)
         async with session.pool.acquire() as conn:
-            await conn.execute(
-                """UPDATE calls SET flow_id = $2, flow_revision = $3, node_path = $4, digits = $5 WHERE id = $1""",
-                session.call_id,
-                rec.flow_id,
-                rec.flow_revision,
-                list(rec.node_path),
-                rec.digits,
-            )
+            await calls.record_path(conn, session.call_id, rec.flow_id, rec.flow_revision, rec.node_path, rec.digits)
 
 
 def prompt_names(source_dir: Path) -> tuple[str, ...]:

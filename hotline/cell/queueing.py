@@ -17,15 +17,22 @@ import asyncio
 import contextlib
 from typing import Any
 
-from db import agents, calls, queues
+from db import acd, agents, calls, queues
 from hotline.acd.waiting import WaitPolicy, leaves, max_wait
 from hotline.cell.records import Session
 from hotline.clock import SYSTEM, Clock
+from hotline.events import CallEvent
 from hotline.flow import Enqueue, QueueOutcome, say_number
 from hotline.sip.call import CallLeg, DialError
 
 RECHECK_S = 5.0  # how often a waiting caller re-checks that someone is still logged in
 MAX_UNANSWERED = 3  # offers an agent may leave unanswered in a row before being paused
+# how a caller who was not connected left the line, by QueueOutcome.kind
+_LEFT_BECAUSE = {
+    "no_agents": CallEvent.EXITEMPTY,
+    "timeout": CallEvent.EXITWITHTIMEOUT,
+    "exit_key": CallEvent.EXITWITHKEY,
+}
 
 
 class QueueWait:
@@ -38,12 +45,12 @@ class QueueWait:
 
     async def start(self) -> None:
         self._listener = await self.pool.acquire()
-        await self._listener.add_listener("acd_offer", self._offer_notified)
+        await self._listener.add_listener(acd.OFFERS, self._offer_notified)
 
     async def stop(self) -> None:
         if self._listener is not None:
             with contextlib.suppress(Exception):
-                await self._listener.remove_listener("acd_offer", self._offer_notified)
+                await self._listener.remove_listener(acd.OFFERS, self._offer_notified)
             await self.pool.release(self._listener)
             self._listener = None
 
@@ -54,21 +61,11 @@ class QueueWait:
 
     async def queue_id(self, session: Session, name: str) -> int | None:
         async with self.pool.acquire() as conn:
-            value: int | None = await conn.fetchval("SELECT id FROM queues WHERE name = $1", name)
-        return value
+            return await queues.id_of(conn, name)
 
     async def _position(self, session: Session, queue_id: int) -> int:
         async with self.pool.acquire() as conn:
-            # Everyone in line before this caller, including callers waiting for a callback (they keep their
-            # place); a higher priority counts as ahead (aging is left out: a count for an announcement).
-            ahead: int = await conn.fetchval(
-                """SELECT count(*) FROM queue_entries e JOIN queue_entries me ON me.call_id = $2
-                   WHERE e.queue_id = $1 AND e.id <> me.id AND e.state IN ('waiting', 'offered')
-                     AND (e.priority > me.priority OR (e.priority = me.priority AND e.entered_at < me.entered_at))""",
-                queue_id,
-                session.call_id,
-            )
-        return ahead + 1
+            return await queues.ahead_of(conn, queue_id, session.call_id) + 1
 
     async def _keys_or_offer(self, leg: CallLeg, exit_keys: str, offered: asyncio.Event, limit: float) -> str:
         """Wait up to `limit` s for an exit key or an offer; the key typed, or "" (offer, time up)."""
@@ -92,29 +89,24 @@ class QueueWait:
         """Exponentially smoothed wait of the callers this queue connected in the last hour (the most recent
         weigh most, as Asterisk's holdtime does); None when there is no such call."""
         async with self.pool.acquire() as conn:
-            waits = await conn.fetch(
-                """SELECT (data->>'waited')::float AS waited FROM call_events
-                   WHERE queue_id = $1 AND event = 'CONNECT' AND at > now() - interval '1 hour'
-                   ORDER BY at DESC LIMIT 50""",
-                queue_id,
-            )
-        return smoothed_wait([r["waited"] for r in reversed(waits) if r["waited"] is not None])
+            waits = await queues.recent_waits(conn, queue_id)
+        return smoothed_wait(waits)
 
-    async def _event(self, session: Session, name: str, queue_id: int | None, **data: Any) -> None:
+    async def _event(self, session: Session, name: CallEvent, queue_id: int | None, **data: Any) -> None:
         async with self.pool.acquire() as conn:
             await calls.add_event(conn, session.call_id, name, queue_id=queue_id, data=data)
 
     async def wait(self, leg: CallLeg, session: Session, action: Enqueue, priority: int) -> QueueOutcome:
         queue_id = await self.queue_id(session, action.queue)
         if queue_id is None:
-            await self._event(session, "EXITEMPTY", None, queue=action.queue, reason="queue not configured")
+            await self._event(session, CallEvent.EXITEMPTY, None, queue=action.queue, reason="queue not configured")
             return QueueOutcome("no_agents")
         async with self.pool.acquire() as conn:
-            await conn.execute("UPDATE calls SET queue_id = $2 WHERE id = $1", session.call_id, queue_id)
+            await calls.set_queue(conn, session.call_id, queue_id)
         leg.flush_digits()  # keys typed before the caller joined are not exit keys
         entered = self.clock.monotonic()
         session.queue_id = queue_id
-        await self._event(session, "ENTERQUEUE", queue_id, priority=priority, skills=list(action.skills))
+        await self._event(session, CallEvent.ENTERQUEUE, queue_id, priority=priority, skills=list(action.skills))
         async with self.pool.acquire() as conn:
             joined = await queues.join(conn, queue_id, session.call_id, self.cell, priority, list(action.skills))
         if joined.refused is not None or joined.entry_id is None:
@@ -129,13 +121,13 @@ class QueueWait:
         except BaseException:
             waited = round(self.clock.monotonic() - entered, 1)
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._leave(session, entry_id, queue_id, "ABANDON", waited=waited))
+                await asyncio.shield(self._leave(session, entry_id, queue_id, CallEvent.ABANDON, waited=waited))
             raise
         finally:
             self._offers.pop(entry_id, None)
         if outcome.kind != "connected":
             waited = round(self.clock.monotonic() - entered, 1)
-            name = {"no_agents": "EXITEMPTY", "timeout": "EXITWITHTIMEOUT", "exit_key": "EXITWITHKEY"}[outcome.kind]
+            name = _LEFT_BECAUSE[outcome.kind]
             await self._leave(session, entry_id, queue_id, name, waited=waited, key=outcome.digit)
         return outcome
 
@@ -143,12 +135,12 @@ class QueueWait:
         policy, staff = joined.policy, joined.staffing
         if joined.refused == "full":
             await self._event(
-                session, "FULL", queue_id, waited=0.0, in_line=joined.in_line, max_length=policy.max_length
+                session, CallEvent.FULL, queue_id, waited=0.0, in_line=joined.in_line, max_length=policy.max_length
             )
         else:
             await self._event(
                 session,
-                "EXITEMPTY",
+                CallEvent.EXITEMPTY,
                 queue_id,
                 waited=0.0,
                 join_when_empty=policy.join_when_empty.value,
@@ -156,15 +148,11 @@ class QueueWait:
                 unpaused=staff.unpaused,
             )
 
-    async def _leave(self, session: Session, entry_id: int, queue_id: int, event: str, **data: Any) -> None:
+    async def _leave(self, session: Session, entry_id: int, queue_id: int, event: CallEvent, **data: Any) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "UPDATE queue_entries SET state = 'left' WHERE id = $1 AND state <> 'connected' "
-                "RETURNING (SELECT agent_id FROM queue_entries WHERE id = $1 AND state = 'offered') AS agent_id",
-                entry_id,
-            )
-            if row is not None and row["agent_id"] is not None:
-                await _set_agent(conn, row["agent_id"], "reserved", "available", "caller left", session)
+            reserved = await queues.leave(conn, entry_id)
+            if reserved is not None:
+                await _set_agent(conn, reserved, "reserved", "available", "caller left", session)
             await calls.add_event(conn, session.call_id, event, queue_id=queue_id, data=data)
 
     async def _offer(
@@ -172,18 +160,13 @@ class QueueWait:
     ) -> QueueOutcome | None:
         """Ring the offered agent; bridge on answer. None: the caller is back in line."""
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                """SELECT e.agent_id, a.username, q.ring_timeout_seconds FROM queue_entries e
-                   JOIN agents a ON a.id = e.agent_id JOIN queues q ON q.id = e.queue_id
-                   WHERE e.id = $1 AND e.state = 'offered'""",
-                entry_id,
-            )
-        if row is None:
+            offer = await queues.offer_of(conn, entry_id)
+        if offer is None:
             return None
-        agent_id, username = row["agent_id"], row["username"]
+        agent_id = offer.agent_id
         started = self.clock.monotonic()
         try:
-            agent_leg = await leg.dial_agent(f"sip:{username}@{self.front}", timeout=row["ring_timeout_seconds"])
+            agent_leg = await leg.dial_agent(f"sip:{offer.username}@{self.front}", timeout=offer.ring_timeout_s)
         except DialError as exc:
             await self._ring_failed(session, entry_id, queue_id, agent_id, exc, self.clock.monotonic() - started)
             return None
@@ -194,13 +177,13 @@ class QueueWait:
         session.agent, session.agent_id, session.on_hangup = agent_leg, agent_id, "answered"
         waited = round(self.clock.monotonic() - entered, 1)
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("UPDATE queue_entries SET state = 'connected' WHERE id = $1", entry_id)
-            await conn.execute("UPDATE calls SET agent_id = $2 WHERE id = $1", session.call_id, agent_id)
+            await queues.connected(conn, entry_id)
+            await calls.set_agent(conn, session.call_id, agent_id)
             await _set_agent(conn, agent_id, "reserved", "on_call", None, session)
             await calls.add_event(
                 conn,
                 session.call_id,
-                "CONNECT",
+                CallEvent.CONNECT,
                 queue_id=queue_id,
                 agent_id=agent_id,
                 data={"waited": waited, "ring": round(self.clock.monotonic() - started, 1)},
@@ -212,17 +195,8 @@ class QueueWait:
     ) -> None:
         unreachable = exc.kind in ("not_found", "unavailable")
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "UPDATE queue_entries SET state = 'waiting', agent_id = NULL, offered_at = NULL "
-                "WHERE id = $1 AND state = 'offered'",
-                entry_id,
-            )
-            missed = await conn.fetchval(
-                """SELECT count(*) FROM call_events WHERE agent_id = $1 AND event = 'RINGNOANSWER'
-                   AND at > coalesce((SELECT max(at) FROM call_events WHERE agent_id = $1 AND event = 'CONNECT'),
-                                     '-infinity')""",
-                agent_id,
-            )
+            await queues.offer_declined(conn, entry_id)
+            missed = await agents.unanswered_in_a_row(conn, agent_id)
             if unreachable:  # the phone is not registered: do not offer this agent calls until fixed
                 reason = f"phone unreachable ({exc.status_code or exc.kind})"
                 await _set_agent(conn, agent_id, "reserved", "paused", reason, session)
@@ -234,7 +208,7 @@ class QueueWait:
             await calls.add_event(
                 conn,
                 session.call_id,
-                "RINGNOANSWER",
+                CallEvent.RINGNOANSWER,
                 queue_id=queue_id,
                 agent_id=agent_id,
                 data={"ring": round(rang, 1), "reason": exc.kind, "status": exc.status_code},
@@ -250,7 +224,7 @@ class QueueWait:
             await calls.add_event(
                 conn,
                 session.call_id,
-                "COMPLETECALLER" if by_caller else "COMPLETEAGENT",
+                CallEvent.COMPLETECALLER if by_caller else CallEvent.COMPLETEAGENT,
                 queue_id=session.queue_id,
                 agent_id=agent_id,
             )

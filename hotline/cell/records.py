@@ -19,6 +19,7 @@ from db import calls
 from hotline.caller.phone import CallerNumber, InvalidNumber, parse_caller
 from hotline.caller.privacy import NumberKeys
 from hotline.cell.transcription import CallTranscription, LiveTranscription
+from hotline.events import CallEvent
 from hotline.sip.call import CallEnded, CallLeg
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class Session:
     queue_id: int | None = None
     live: CallTranscription | None = None  # live transcription of the call's legs; None when off
 
-    async def event(self, name: str, **data: Any) -> None:
+    async def event(self, name: CallEvent, **data: Any) -> None:
         async with self.pool.acquire() as conn:
             await calls.add_event(conn, self.call_id, name, data=data)
 
@@ -133,16 +134,6 @@ async def _register_recording(conn: Any, call_id: UUID, path: Path) -> None:
     data = await asyncio.to_thread(path.read_bytes)
     with wave.open(str(path), "rb") as w:
         channels, rate, seconds = w.getnchannels(), w.getframerate(), w.getnframes() / w.getframerate()
-    await conn.execute(  # stamped by PostgreSQL: it ended now, and started its length before
-        """INSERT INTO recordings (call_id, path, channels, sample_rate, started_at, ended_at, size_bytes, sha256)
-           VALUES ($1, $2, $3, $4, now() - make_interval(secs => $5), now(), $6, $7)
-           ON CONFLICT (path) DO NOTHING""",
-        call_id,
-        str(path),
-        channels,
-        rate,
-        seconds,
-        len(data),
-        hashlib.sha256(data).hexdigest(),
+    await calls.add_recording(
+        conn, call_id, str(path), channels, rate, seconds, len(data), hashlib.sha256(data).hexdigest()
     )
-    await calls.add_event(conn, call_id, "RECORDING", data={"seconds": round(seconds, 2)})

@@ -16,6 +16,7 @@ from db import qa as qa_db
 from hotline.analysis import AnalysisWorker, analyse_call
 from hotline.caller.phone import parse_caller
 from hotline.caller.privacy import NumberKeys
+from hotline.events import CallEvent
 from hotline.qa import QaRules, load_rules
 from hotline.tag import Taxonomy, load_taxonomy
 from tests.integration.cli import hotline
@@ -65,7 +66,7 @@ async def answered_call(
     if agent_id is not None:
         queue_id = await conn.fetchval("SELECT id FROM queues WHERE name = $1", queue)
         await conn.execute("UPDATE calls SET queue_id = $2, agent_id = $3 WHERE id = $1", call_id, queue_id, agent_id)
-        await calls.add_event(conn, call_id, "CONNECT", queue_id=queue_id, agent_id=agent_id)
+        await calls.add_event(conn, call_id, CallEvent.CONNECT, queue_id=queue_id, agent_id=agent_id)
     await calls.end(conn, call_id, "answered" if agent_id else "ivr_only")
     await conn.executemany(
         """INSERT INTO transcripts (call_id, channel, start_ms, end_ms, text, confidence, source)

@@ -24,8 +24,8 @@ async def test_call_record_keeps_no_plaintext_number(conn: asyncpg.Connection) -
 async def test_call_lifecycle_and_events(conn: asyncpg.Connection) -> None:
     call_id = await calls.start(conn, sip_call_id="abc@2", caller=parse_caller("anonymous"), keys=KEYS)
     await calls.answered(conn, call_id)
-    await calls.record_path(conn, call_id, "yunnan_12348", 3, "welcome")
-    await calls.record_path(conn, call_id, "yunnan_12348", 3, "main_menu", "1")
+    await calls.record_path(conn, call_id, "yunnan_12348", 3, ["welcome"], "")
+    await calls.record_path(conn, call_id, "yunnan_12348", 3, ["welcome", "main_menu"], "1")  # the path so far
     assert await calls.end(conn, call_id, "ivr_only")
     assert not await calls.end(conn, call_id, "failed")  # closing twice changes nothing
     rec = await calls.get(conn, call_id)
