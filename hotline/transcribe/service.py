@@ -12,6 +12,7 @@ from uuid import UUID
 
 from prometheus_client import Gauge
 
+from db import calls
 from db import transcription as state
 from hotline.clock import SYSTEM, Clock
 from hotline.errors import HotlineError
@@ -86,18 +87,17 @@ def segment_from_result(channel: str, result: dict[str, Any], offset_ms: int = 0
 
 
 async def store_segment(conn: Any, call_id: UUID, seg: Segment, source: str, recording_id: int | None = None) -> None:
-    await conn.execute(
-        "INSERT INTO transcripts (call_id, recording_id, channel, start_ms, end_ms, text, confidence, words, source)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)",
+    await state.add_segment(
+        conn,
         call_id,
-        recording_id,
-        seg.channel,
-        seg.start_ms,
-        seg.end_ms,
-        seg.text,
-        seg.confidence,
-        seg.words_json(),
-        source,
+        channel=seg.channel,
+        start_ms=seg.start_ms,
+        end_ms=seg.end_ms,
+        text=seg.text,
+        confidence=seg.confidence,
+        words=seg.words_json(),
+        source=source,
+        recording_id=recording_id,
     )
 
 
@@ -175,7 +175,7 @@ class Transcriber:
                 await mark_live_failed(self.pool, cfg.call_id, "refused: " + reason)
             raise CapacityExceeded(reason + "; the call will be transcribed from its recording after hang-up")
         if cfg.call_id is not None and self.pool is not None:
-            if await self.pool.fetchval("SELECT 1 FROM calls WHERE id = $1", cfg.call_id) is None:
+            if not await calls.exists(self.pool, cfg.call_id):
                 raise BadStreamConfig(f"config.call_id {cfg.call_id} is not a known call")
         self.live += 1
         LIVE_STREAMS.inc()
