@@ -232,3 +232,9 @@ async def open_for_assignee(conn: Any, assignee_id: int) -> list[Ticket]:
         assignee_id,
     )
     return [Ticket.from_row(r) for r in rows]
+
+
+async def first_of_call(conn: Any, call_id: UUID) -> Ticket | None:
+    """The call's first work order, if it has one."""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM tickets WHERE call_id = $1 ORDER BY id LIMIT 1", call_id)
+    return Ticket.from_row(row) if row else None

@@ -9,10 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-from db.suggestions import Suggestion
+from typing import Protocol
 
 URGENT_FLAGS = ("人身安全风险",)
+
+
+class Suggestion(Protocol):
+    """A suggestion recorded on the work order earlier (db.suggestions.Suggestion is one): what was suggested
+    where, by which source, and what became of it (suggested, confirmed, corrected, rejected)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def field(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def status(self) -> str: ...
 
 
 @dataclass(frozen=True)

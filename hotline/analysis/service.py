@@ -7,16 +7,20 @@ analysed and two workers never analyse it at once. Running it again on the same 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from db import analysis as analysis_db
+from db import calls, suggestions, tickets
 from db import qa as qa_db
-from db import suggestions, tickets
 from db import tags as tags_db
+from db import transcription as transcripts
+from db.analysis import CallFacts
 from db.tags import TagRow
+from db.tickets import Ticket
+from db.transcription import StoredSegment
 from hotline.analysis.plan import URGENT_FLAGS, Proposal, TicketFields, plan_ticket
 from hotline.errors import HotlineError
 from hotline.qa import QaResult, QaRules, Segment, evaluate, normalise
@@ -24,7 +28,6 @@ from hotline.tag import LEGAL_AREAS, SERVICES, Tags, Taxonomy, tag
 
 log = logging.getLogger(__name__)
 
-_LOCK_CLASS = 12348_06  # pg_advisory_xact_lock(class, hashtext(call id)): one analysis of a call at a time
 NO_TRANSCRIPT = "no transcript"
 ACTOR = "analysis"
 
@@ -95,77 +98,64 @@ def _qa_rows(result: QaResult | None) -> list[TagRow]:
     return [TagRow("quality", i.name, float(i.lost), i.detail) for i in result.items if not i.passed]
 
 
-async def _agent_connected_ms(conn: Any, call_id: UUID, rows: list[Any]) -> int | None:
+async def _agent_connected_ms(conn: Any, call_id: UUID, rows: list[StoredSegment]) -> int | None:
     """When the agent was bridged, in ms of the recording's timeline; known for batch transcripts only (live
     streams have their own time origin)."""
-    recording_ids = {r["recording_id"] for r in rows}
-    if not rows or any(r["source"] != "batch" for r in rows) or len(recording_ids) != 1 or None in recording_ids:
+    recording_ids = {r.recording_id for r in rows}
+    if not rows or any(r.source != "batch" for r in rows) or len(recording_ids) != 1:
         return None
-    started: dt.datetime | None = await conn.fetchval(
-        "SELECT started_at FROM recordings WHERE id = $1", next(iter(recording_ids))
-    )
-    connected: dt.datetime | None = await conn.fetchval(
-        "SELECT min(at) FROM call_events WHERE call_id = $1 AND event = 'CONNECT'", call_id
-    )
+    recording_id = next(iter(recording_ids))
+    if recording_id is None:
+        return None
+    started = await calls.recording_started_at(conn, recording_id)
+    connected = await calls.first_connect_at(conn, call_id)
     if started is None or connected is None:
         return None
     return max(0, round((connected - started).total_seconds() * 1000))
 
 
 async def _ensure_ticket(
-    conn: Any, call: Any, props: list[Proposal], ticket_prefix: str, timezone: str
-) -> tuple[Any | None, bool]:
-    row = await conn.fetchrow(
-        "SELECT id, number, legal_area, service, flags, priority FROM tickets WHERE call_id = $1 ORDER BY id LIMIT 1",
-        call["id"],
-    )
-    if row is not None or call["agent_id"] is None:
-        return row, False
+    conn: Any, call: CallFacts, props: list[Proposal], ticket_prefix: str, timezone: str
+) -> tuple[Ticket | None, bool]:
+    ticket = await tickets.first_of_call(conn, call.id)
+    if ticket is not None or call.agent_id is None:
+        return ticket, False
     urgent = any(p.field == "flag" and p.value in URGENT_FLAGS for p in props)
     # What the caller chose in the IVR (e.g. 2 = 法律援助) is a fact, not a guess: it seeds the work order and
     # the tagger only suggests what is still empty. Menu categories that are not taxonomy labels are left out.
-    chosen = {
-        r["kind"]: r["value"]
-        for r in await conn.fetch(
-            "SELECT kind, value FROM tags WHERE call_id = $1 AND source = 'flow' AND kind IN ('legal_area', 'service')",
-            call["id"],
-        )
-    }
+    chosen = await tags_db.chosen_in_flow(conn, call.id)
     created = await tickets.create(
         conn,
         prefix=ticket_prefix,
         tz=timezone,
         actor=ACTOR,
-        call_id=call["id"],
-        assignee_id=call["agent_id"],
-        caller_masked=call["caller_masked"],
-        prefecture_code=call["prefecture_code"],
+        call_id=call.id,
+        assignee_id=call.agent_id,
+        caller_masked=call.caller_masked,
+        prefecture_code=call.prefecture_code,
         priority="urgent" if urgent else "normal",
         legal_area=chosen.get("legal_area") if chosen.get("legal_area") in LEGAL_AREAS else None,
         service=chosen.get("service") if chosen.get("service") in SERVICES else None,
     )
-    row = await conn.fetchrow(
-        "SELECT id, number, legal_area, service, flags, priority FROM tickets WHERE id = $1", created.id
-    )
-    return row, True
+    return created, True
 
 
-async def _fill_ticket(conn: Any, ticket: Any, props: list[Proposal]) -> tuple[str, ...]:
-    current = TicketFields(ticket["legal_area"], ticket["service"], tuple(ticket["flags"]), ticket["priority"])
-    plan = plan_ticket(current, await suggestions.for_ticket(conn, ticket["id"]), props)
+async def _fill_ticket(conn: Any, ticket: Ticket, props: list[Proposal]) -> tuple[str, ...]:
+    current = TicketFields(ticket.legal_area, ticket.service, tuple(ticket.flags), ticket.priority)
+    plan = plan_ticket(current, await suggestions.for_ticket(conn, ticket.id), props)
     if plan.empty:
         return ()
     await suggestions.withdraw(conn, plan.withdraw)
     await suggestions.update_fields(
         conn,
-        ticket["id"],
+        ticket.id,
         fields=plan.fields,
         add_flags=plan.add_flags,
         remove_flags=plan.remove_flags,
         priority=plan.priority,
     )
     for p in plan.add:
-        await suggestions.add(conn, ticket["id"], p.field, p.value, source="tagger", score=p.score, rule=p.rule)
+        await suggestions.add(conn, ticket.id, p.field, p.value, source="tagger", score=p.score, rule=p.rule)
     return tuple(f"{p.field}={p.value}" for p in plan.add)
 
 
@@ -188,28 +178,19 @@ async def analyse_call(
     answered one still gets its work order. Raises CallNotFound for an unknown call.
     """
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _LOCK_CLASS, str(call_id))
-        call = await conn.fetchrow(
-            "SELECT id, agent_id, queue_id, caller_masked, prefecture_code FROM calls WHERE id = $1", call_id
-        )
+        await analysis_db.lock_call(conn, call_id)
+        call = await analysis_db.call_facts(conn, call_id)
         if call is None:
             raise CallNotFound(f"no call with id {call_id}")
-        transcribed_at: dt.datetime | None = await conn.fetchval(
-            "SELECT greatest(batch_done_at, live_done_at) FROM transcription_state WHERE call_id = $1", call_id
-        )
-        state = await conn.fetchrow("SELECT transcribed_at FROM analysis_state WHERE call_id = $1", call_id)
-        if state is not None and not force:
-            before = state["transcribed_at"]
+        transcribed_at = await transcripts.transcribed_at(conn, call_id)
+        last = await analysis_db.last_run(conn, call_id)
+        if last is not None and not force:
+            before = last.transcribed_at
             if transcribed_at is None or (before is not None and before >= transcribed_at):
                 return AnalysisOutcome(call_id, "skipped")
 
-        rows = await conn.fetch(
-            """SELECT channel, start_ms, end_ms, text, source, recording_id FROM transcripts
-               WHERE call_id = $1 ORDER BY start_ms, id""",
-            call_id,
-        )
-        rows = [r for r in rows if normalise(r["text"])]
-        segments = [Segment(r["channel"], r["start_ms"], r["end_ms"], r["text"]) for r in rows]
+        rows = [r for r in await transcripts.segments(conn, call_id) if normalise(r.text)]
+        segments = [Segment(r.channel, r.start_ms, r.end_ms, r.text) for r in rows]
         error = None if segments else NO_TRANSCRIPT
 
         text = caller_text(segments)
@@ -226,7 +207,7 @@ async def analyse_call(
         filled = await _fill_ticket(conn, ticket, props) if ticket is not None else ()
 
         result: QaResult | None = None
-        if call["agent_id"] is not None and segments:
+        if call.agent_id is not None and segments:
             connected = await _agent_connected_ms(conn, call_id, rows)
             result = evaluate(segments, rules, agent_connected_ms=connected)
             await qa_db.store(conn, call_id, result)
@@ -234,20 +215,13 @@ async def analyse_call(
             await qa_db.delete(conn, call_id)
         await tags_db.replace(conn, call_id, "qa", _qa_rows(result))
 
-        await conn.execute(
-            """INSERT INTO analysis_state (call_id, transcribed_at, done_at, error) VALUES ($1, $2, now(), $3)
-               ON CONFLICT (call_id) DO UPDATE SET transcribed_at = EXCLUDED.transcribed_at,
-                   done_at = EXCLUDED.done_at, error = EXCLUDED.error""",
-            call_id,
-            transcribed_at,
-            error,
-        )
+        await analysis_db.mark_done(conn, call_id, transcribed_at, error)
     return AnalysisOutcome(
         call_id,
         "error" if error else "done",
         error=error,
         tags=tags,
-        ticket_number=ticket["number"] if ticket is not None else None,
+        ticket_number=ticket.number if ticket is not None else None,
         ticket_created=created,
         suggested=filled,
         qa=result,

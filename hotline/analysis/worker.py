@@ -8,6 +8,7 @@ import logging
 from typing import Any
 from uuid import UUID
 
+from db import analysis as analysis_db
 from hotline.analysis.service import AnalysisOutcome, CallNotFound, analyse_call
 from hotline.config import Settings
 from hotline.logs import redact
@@ -16,24 +17,10 @@ from hotline.tag import Taxonomy, load_taxonomy, tag
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "transcribed"  # NOTIFY'd with the call id by the transcription_state trigger (0005)
-
-# Calls whose transcript is complete (batch or live) and that were not analysed on that transcript yet.
-_PENDING = """
-    SELECT s.call_id FROM transcription_state s
-    JOIN calls c ON c.id = s.call_id
-    LEFT JOIN analysis_state a ON a.call_id = s.call_id
-    WHERE (s.batch_done_at IS NOT NULL OR s.live_done_at IS NOT NULL)
-      AND (a.call_id IS NULL OR a.transcribed_at IS NULL
-           OR a.transcribed_at < greatest(s.batch_done_at, s.live_done_at))
-    ORDER BY c.started_at, c.id
-    LIMIT $1
-"""
-
 
 async def pending(conn: Any, limit: int = 100) -> list[UUID]:
     """Calls waiting for analysis, oldest call first."""
-    return [r["call_id"] for r in await conn.fetch(_PENDING, limit)]
+    return await analysis_db.pending(conn, limit)
 
 
 class AnalysisWorker:
@@ -93,15 +80,7 @@ class AnalysisWorker:
             message = redact(f"{type(exc).__name__}: {exc}")[:500]
             log.error("analysis of call %s failed: %s", call_id, message)
             log.debug("analysis of call %s failed", call_id, exc_info=True)
-            await self.pool.execute(
-                """INSERT INTO analysis_state (call_id, transcribed_at, done_at, error)
-                   SELECT $1, greatest(s.batch_done_at, s.live_done_at), now(), $2
-                   FROM calls c LEFT JOIN transcription_state s ON s.call_id = c.id WHERE c.id = $1
-                   ON CONFLICT (call_id) DO UPDATE SET transcribed_at = EXCLUDED.transcribed_at,
-                       done_at = EXCLUDED.done_at, error = EXCLUDED.error""",
-                call_id,
-                message,
-            )
+            await analysis_db.mark_failed(self.pool, call_id, message)
             return AnalysisOutcome(call_id, "error", error=message)
         if outcome.status != "skipped":
             log.info("%s", outcome.summary())
@@ -138,7 +117,7 @@ class AnalysisWorker:
     async def _listen(self) -> None:
         loop = asyncio.get_running_loop()
         async with self.pool.acquire() as listener:
-            await listener.add_listener(CHANNEL, self._notified)
+            await listener.add_listener(analysis_db.CHANNEL, self._notified)
             try:
                 while not listener.is_closed():
                     await self.run_pending()
@@ -151,5 +130,5 @@ class AnalysisWorker:
                         await self.analyse(call_id)
             finally:
                 with contextlib.suppress(Exception):
-                    await listener.remove_listener(CHANNEL, self._notified)
+                    await listener.remove_listener(analysis_db.CHANNEL, self._notified)
         raise ConnectionError("the LISTEN connection was closed")
