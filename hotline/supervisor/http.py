@@ -1,30 +1,35 @@
-"""Health and metrics endpoints of the supervisor."""
+"""Health and metrics endpoints of the supervisor, beside the web app it mounts (agents.app)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
+import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hotline.supervisor.state import HEALTH_SOURCES, POOL
+from agents.keys import CLOCK, POOL
+from db import health
+from hotline.clock import Clock
+
+HEALTH_SOURCES = web.AppKey("health_sources", dict[str, Callable[[], dict[str, Any]]])
 
 
-async def _database(pool: Any) -> dict[str, Any]:
-    started = time.monotonic()
+async def _database(pool: Any, clock: Clock) -> dict[str, Any]:
+    started = clock.monotonic()
     try:
         async with asyncio.timeout(2):
             async with pool.acquire() as conn:
-                await conn.fetchval("SELECT 1")
+                await health.ping(conn)
     except Exception as exc:  # any failure means "not reachable" for the health answer
         return {"ok": False, "error": type(exc).__name__}
-    return {"ok": True, "latency_ms": round((time.monotonic() - started) * 1000, 1)}
+    return {"ok": True, "latency_ms": round((clock.monotonic() - started) * 1000, 1)}
 
 
 async def healthz(request: web.Request) -> web.Response:
-    report: dict[str, Any] = {"database": await _database(request.app[POOL])}
+    report: dict[str, Any] = {"database": await _database(request.app[POOL], request.app[CLOCK])}
     for name, source in request.app[HEALTH_SOURCES].items():
         report[name] = source()
     ok = all(part.get("ok", False) for part in report.values())
@@ -33,8 +38,6 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def _dumps(obj: Any) -> str:
-    import json
-
     return json.dumps(obj, ensure_ascii=False)
 
 

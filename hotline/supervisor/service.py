@@ -14,38 +14,38 @@ from typing import Any
 
 from aiohttp import web
 
-from db import migrate
+from agents import app as agents_app
+from agents.keys import CLOCK, POOL
+from db import migrate, queues
 from db.pool import create_pool
-from hotline.acd import http as acd_http
 from hotline.acd.dispatcher import Dispatcher
 from hotline.caller.privacy import load_keys
 from hotline.caller.regions import region_of
+from hotline.clock import Clock, from_environment
 from hotline.config import Settings
 from hotline.errors import HotlineError
 from hotline.supervisor import http
 from hotline.supervisor.cells import CellChild, cells_needed
 from hotline.supervisor.front import FrontChild
-from hotline.supervisor.state import HEALTH_SOURCES, POOL, SETTINGS
+from hotline.supervisor.http import HEALTH_SOURCES
 from hotline.supervisor.transcriber import TranscriberChild, model_problem, off_health
-from hotline.tickets import http as tickets_http
 
 log = logging.getLogger(__name__)
 
 
-def make_app(settings: Settings, pool: Any) -> web.Application:
-    """The supervisor's web app: /healthz, /metrics and the REST APIs, over ``pool``."""
+def make_app(settings: Settings, pool: Any, clock: Clock) -> web.Application:
+    """The supervisor's web app over ``pool``: /healthz, /metrics, and the web app (agents.app) under /api."""
     app = web.Application()
     app[POOL] = pool
-    app[SETTINGS] = settings
+    app[CLOCK] = clock
     app[HEALTH_SOURCES] = {}
     app.add_routes(http.routes())
-    app.add_routes(acd_http.routes())
-    app.add_routes(tickets_http.routes())
+    app.add_subapp(agents_app.PREFIX, agents_app.create_app(pool, settings, clock))
     return app
 
 
-async def _serve_http(stack: contextlib.AsyncExitStack, settings: Settings, pool: Any) -> web.AppRunner:
-    runner = web.AppRunner(make_app(settings, pool), access_log=None)
+async def _serve_http(stack: contextlib.AsyncExitStack, settings: Settings, pool: Any, clock: Clock) -> web.AppRunner:
+    runner = web.AppRunner(make_app(settings, pool, clock), access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     site = web.TCPSite(runner, settings.http.host, settings.http.port)
@@ -120,9 +120,9 @@ async def check_flows(settings: Settings, pool: Any) -> None:
     from hotline.flow import FlowRegistry
 
     async with pool.acquire() as conn:
-        queues = [r["name"] for r in await conn.fetch("SELECT name FROM queues")]
+        known = await queues.names(conn)
     flows = FlowRegistry(
-        prompt_dir=settings.prompts.source_dir, schedule_dir=settings.flows.dir / "schedules", known_queues=queues
+        prompt_dir=settings.prompts.source_dir, schedule_dir=settings.flows.dir / "schedules", known_queues=known
     )
     flows.load(settings.flows.files)
     flows.get(settings.flows.service_flow)
@@ -151,11 +151,12 @@ async def run(
             loop.add_signal_handler(sig, stop.set)
             stack.callback(loop.remove_signal_handler, sig)
         load_keys(settings)  # fail early on a bad or unreadable secret
+        clock = from_environment()  # before the children start: they inherit its offset
         pool = await create_pool(settings)
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
             await migrate.require_current(conn)
-        runner = await _serve_http(stack, settings, pool)
+        runner = await _serve_http(stack, settings, pool, clock)
         pid_file = Path(settings.state_dir) / "hotline.pid"
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{os.getpid()}\n")
@@ -164,7 +165,9 @@ async def run(
             transcriber_health = _start_transcriber(stack, settings, config_args)
             cells, front = await _start_engine(stack, settings, pool, config_args)
 
-            dispatcher = Dispatcher(pool, f"{socket.gethostname()}-{os.getpid()}", timezone=settings.timezone)
+            dispatcher = Dispatcher(
+                pool, f"{socket.gethostname()}-{os.getpid()}", timezone=settings.timezone, clock=clock
+            )
             dispatcher_stop = asyncio.Event()
             dispatcher_task = asyncio.create_task(dispatcher.run(dispatcher_stop), name="acd-dispatcher")
 

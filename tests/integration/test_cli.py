@@ -14,9 +14,10 @@ import pytest
 from aiohttp import web
 
 from db import agents
-from hotline.acd import http as acd_http
 from hotline.caller.privacy import NumberKeys
-from hotline.supervisor.state import POOL
+from hotline.clock import SYSTEM
+from hotline.config import Settings
+from hotline.supervisor.service import make_app
 from tests.conftest import free_port
 from tests.integration.cli import ROOT, SECRET, env_for, finish, hotline, popen
 
@@ -162,16 +163,13 @@ def test_check_flows_passes_on_shipped_flows_and_names_file_line_node_field_on_a
 
 @pytest.fixture
 async def agent_api(db: str) -> AsyncIterator[int]:
-    """The agents' REST API (hotline/acd/http.py) on a loopback port, against the test database, with
-    lawyer01 (password-123) and the supervisor boss (boss-password)."""
+    """The supervisor's web app (the agents' REST API is agents/state/) on a loopback port, against the test
+    database, with lawyer01 (password-123) and the supervisor boss (boss-password)."""
     pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
     async with pool.acquire() as conn:
         await agents.create(conn, "lawyer01", "张律师", "lawyer", "password-123")
         await agents.create(conn, "boss", "王主任", "supervisor", "boss-password")
-    app = web.Application()
-    app[POOL] = pool
-    app.add_routes(acd_http.routes())
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(make_app(Settings(), pool, SYSTEM), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     yield int(runner.addresses[0][1])

@@ -1,5 +1,6 @@
-"""The work-order REST API (hotline/tickets/http.py) in the supervisor's web app on a loopback port, against the
-real PostgreSQL: a work order pre-filled by the post-call analysis, then confirmed, corrected and rejected."""
+"""The work-order REST API (agents/tickets/, agents/suggestions/) in the supervisor's web app on a loopback port,
+against the real PostgreSQL: a work order pre-filled by the post-call analysis, then confirmed, corrected and
+rejected."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from aiohttp import web
 
 from db import agents, tickets
 from hotline.analysis import analyse_call
+from hotline.clock import SYSTEM
 from hotline.config import Settings
 from hotline.qa import load_rules
 from hotline.supervisor.service import make_app
@@ -69,7 +71,7 @@ async def api(db: str) -> AsyncIterator[Api]:
         call_id = await answered_call(conn, lawyer.id, WAGES)
         outcome = await analyse_call(conn, call_id, load_taxonomy(), load_rules())
     assert outcome.ticket_number is not None
-    runner = web.AppRunner(make_app(Settings(), pool), access_log=None)
+    runner = web.AppRunner(make_app(Settings(), pool, SYSTEM), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     async with aiohttp.ClientSession() as session:

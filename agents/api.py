@@ -1,0 +1,87 @@
+"""What every JSON API of the web app shares: answers, errors, and the middleware that turns errors into answers.
+
+A handler or a service raises an :class:`ApiError` (or one of the domain errors of :data:`DOMAIN_ERRORS`); the
+``json_errors`` middleware answers ``{"error": "<message>"}`` with its status. Anything else is a bug and is left
+to aiohttp (500, logged).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from db.agents import AgentNotFound
+from db.tickets import TicketClosed, TicketNotFound
+from hotline.acd.agent_state import AgentStateError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """An answer other than success: its status, the message for ``{"error": ...}`` and extra headers."""
+
+    status = 500
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+# Domain errors the services let through, and the status they answer.
+DOMAIN_ERRORS: tuple[tuple[type[Exception], int], ...] = (
+    (AgentNotFound, NotFound.status),
+    (TicketNotFound, NotFound.status),
+    (AgentStateError, Conflict.status),  # the state rules refuse the change
+    (TicketClosed, Conflict.status),
+)
+_DOMAIN_KINDS = tuple(kind for kind, _ in DOMAIN_ERRORS)
+
+
+def json_response(data: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """JSON as it reads (no \\u escapes for Chinese), dates and other values as their ``str``."""
+    return web.json_response(
+        data, status=status, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str)
+    )
+
+
+def decode(raw: bytes | str, example: str) -> Any:
+    """The JSON document of a request body, or a BadRequest that shows an example of what was expected."""
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest(f"body: expected JSON such as {example}") from None
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return json_response({"error": exc.message}, exc.status, exc.headers)
+    except _DOMAIN_KINDS as exc:
+        status = next(code for kind, code in DOMAIN_ERRORS if isinstance(exc, kind))
+        return json_response({"error": str(exc)}, status)

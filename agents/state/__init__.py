@@ -1,0 +1,1 @@
+"""Agents' state (available, paused, logged out) over REST, for the console, the phones and `hotline agent`."""
