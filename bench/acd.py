@@ -44,9 +44,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import secrets
 import sys
 import time
 import uuid
@@ -60,9 +58,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import hotline.acd.dispatcher as dispatcher_module  # noqa: E402
+from bench.common import create_database, drop_database, machine, result  # noqa: E402
 from hotline.acd.dispatcher import LEADER_LOCK, Dispatcher  # noqa: E402
 
-ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql://hotline:hotline@127.0.0.1:5432/postgres")
 QUEUES = ("legal_consult", "legal_aid", "operator", "mediation")
 SKILL_QUEUES = ("legal_consult", "legal_aid")
 AREAS = ("labor", "family", "contract", "land", "traffic")
@@ -132,32 +130,6 @@ def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     k = max(0, min(len(s) - 1, round(p / 100 * len(s) + 0.5) - 1))
     return s[k]
-
-
-async def create_db() -> tuple[str, str]:
-    from db import migrate
-
-    name = f"bench_acd_{secrets.token_hex(5)}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    url = ADMIN_URL.rpartition("/")[0] + "/" + name
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate.migrate(conn)
-    finally:
-        await conn.close()
-    return name, url
-
-
-async def drop_db(name: str) -> None:
-    admin = await asyncpg.connect(ADMIN_URL)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 async def add_callers(conn: Any, rng: random.Random, n: int, queue_ids: dict[str, int]) -> None:
@@ -374,11 +346,12 @@ async def failover(conn: Any, at: float, terms: list[int]) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
-    name, url = await create_db()
+    print(machine().describe())
+    name, url = await create_database("bench_acd")
     try:
         return await bench(args, rng, url)
     finally:
-        await drop_db(name)
+        await drop_database(name)
 
 
 async def bench(args: argparse.Namespace, rng: random.Random, url: str) -> int:
@@ -500,9 +473,14 @@ async def bench(args: argparse.Namespace, rng: random.Random, url: str) -> int:
             f"\ntargets: p99 {'met' if ok_lat else 'MISSED'}, rate {'met' if ok_rate else 'MISSED'}, "
             f"double assignments {'0' if doubles == 0 else 'NONZERO'}"
         )
-        print(
-            f"RESULT p50_ms={p50:.1f} p99_ms={p99:.1f} seen_p99_ms={pct(seen, 99):.1f} assignments_per_s={rate:.1f} "
-            f"double_assignments={doubles} dispatchers=2 leaders_seen={leaders}"
+        result(
+            p50_ms=f"{p50:.1f}",
+            p99_ms=f"{p99:.1f}",
+            seen_p99_ms=f"{pct(seen, 99):.1f}",
+            assignments_per_s=f"{rate:.1f}",
+            double_assignments=doubles,
+            dispatchers=2,
+            leaders_seen=leaders,
         )
         return 0 if doubles == 0 else 1
     finally:

@@ -9,8 +9,8 @@ What it starts (all children of this script, all stopped in a ``finally``, also 
 - cells: ``python -m hotline.sip.cell --handler bench.handlers:handle``; the pool grows or shrinks before each
   step to ceil(concurrency / 2) + 2 cells (the registry pjsua2 holds 4 legs: 2 inbound calls per cell, each
   with room for its agent leg), and the dispatcher list is reloaded;
-- one sipp UAS "agent" (``scenarios/agent_uas.xml``, ``-rtp_echo``) that the bridged calls dial directly;
-- per step one sipp UAC (``scenarios/caller.xml``) that streams A-law audio for the whole call (sipp
+- one sipp UAS "agent" (hotline.sipp's ``uas_answer``, ``-rtp_echo``) that the bridged calls dial directly;
+- per step one sipp UAC (hotline.sipp's ``caller_talk``) that streams A-law audio for the whole call (sipp
   ``rtp_stream``, looped), presses 1 2 # (SIP INFO dtmf-relay: RFC 4733 pcaps played beside rtp_stream
   did not reach collect_digits) and hangs up after the hold time.
 
@@ -41,11 +41,8 @@ import csv
 import json
 import math
 import os
-import random
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,19 +55,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
-
+from bench.common import TICK, busy_ticks, cpu_ticks, create_database, drop_database, machine, result, rss_mb  # noqa: E402
 from hotline.front.kamailio import CellAddress, FrontParams, render_dispatcher_list  # noqa: E402
 from hotline.front.process import KamailioProcess, KamailioRpcError  # noqa: E402
+from hotline.sipp import command  # noqa: E402
+from tests.support.ports import free_block, free_port  # noqa: E402
 
-SCENARIOS = Path(__file__).resolve().parent / "scenarios"
-ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql://hotline:hotline@127.0.0.1:5432/postgres")
 HOST = "127.0.0.1"
 CALLER = {"ivr": "13900000001", "bridged": "13900000002", "short": "13900000003"}
 RTP_PORTS_PER_CELL = 20  # 4 legs x (RTP + RTCP), with room for pjsua's port reuse
 SPARE_CELLS = 2
-TICK = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 # Targets from issue 3, and the Asterisk anchor.
 TARGET_IVR = 150
@@ -83,47 +77,6 @@ MAX_LOSS_PCT = 0.1
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-
-def udp_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def tcp_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_block(count: int, low: int, high: int, used: set[int], step: int = 1) -> int:
-    """First port of ``count`` consecutive free UDP ports (every ``step``-th checked) in [low, high)."""
-    for _ in range(300):
-        base = random.randrange(low, high - count)
-        span = range(base, base + count)
-        if any(p in used for p in span):
-            continue
-        if all(udp_free(p) for p in span[::step]):
-            used.update(span)
-            return base
-    raise RuntimeError(f"no block of {count} free UDP ports in {low}..{high}")
-
-
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of a process (all its threads), in clock ticks; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0
-    return int(fields[11]) + int(fields[12])
 
 
 def group_pids(pgid: int) -> list[int]:
@@ -139,37 +92,6 @@ def group_pids(pgid: int) -> list[int]:
         if int(fields[2]) == pgid:
             pids.append(int(entry))
     return pids
-
-
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    """VmRSS (default) or RssAnon (private memory, without the shared libraries' pages) in MB."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024.0
-    except FileNotFoundError:
-        pass
-    return 0.0
-
-
-def machine_busy() -> tuple[int, int]:
-    with open("/proc/stat") as f:
-        parts = [int(x) for x in f.readline().split()[1:]]
-    idle = parts[3] + parts[4]
-    return sum(parts) - idle, sum(parts)
-
-
-def cpu_info() -> tuple[str, int, float]:
-    model, mhz = "?", []
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "cpu MHz":
-                mhz.append(float(value))
-    return model, os.cpu_count() or 1, (sum(mhz) / len(mhz) if mhz else 0.0)
 
 
 def make_audio(tmp: Path, prompt_seconds: float) -> tuple[Path, Path]:
@@ -272,8 +194,8 @@ class Bench:
         self.kam: KamailioProcess | None = None
         self.db_name: str | None = None
         self.max_cells = math.ceil(args.max_concurrency / 2) + SPARE_CELLS
-        self.sip_base = free_block(self.max_cells + 50, 30000, 39000, self.used_ports)
-        self.rtp_base = free_block(self.max_cells * RTP_PORTS_PER_CELL, 40000, 52000, self.used_ports, step=2)
+        self.sip_base = free_block(self.max_cells + 50, 30000, 39000, used=self.used_ports)
+        self.rtp_base = free_block(self.max_cells * RTP_PORTS_PER_CELL, 40000, 52000, step=2, used=self.used_ports)
         self.cell_ids = 0
         self.idle_pct_per_cell = 0.0
         self.idle_rss_mb = 0.0
@@ -281,35 +203,17 @@ class Bench:
     # -------------------------------------------------------------------- database and front
 
     async def create_db(self) -> str:
-        from db import migrate
-
-        self.db_name = f"bench_{secrets.token_hex(6)}"
-        admin = await asyncpg.connect(ADMIN_URL)
-        try:
-            await admin.execute(f"CREATE DATABASE {self.db_name}")
-        finally:
-            await admin.close()
-        url = ADMIN_URL.rpartition("/")[0] + "/" + self.db_name
-        conn = await asyncpg.connect(url)
-        try:
-            await migrate.migrate(conn)
-        finally:
-            await conn.close()
+        self.db_name, url = await create_database("bench")
         return url
 
     async def drop_db(self) -> None:
-        if self.db_name is None:
-            return
-        admin = await asyncpg.connect(ADMIN_URL)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {self.db_name} WITH (FORCE)")
-        finally:
-            await admin.close()
-        self.db_name = None
+        if self.db_name is not None:
+            await drop_database(self.db_name)
+            self.db_name = None
 
     async def start_front(self, db_url: str) -> None:
-        sip_port = free_block(1, 30000, 39000, self.used_ports)
-        http_port = next(p for p in iter(lambda: random.randrange(20000, 29000), None) if tcp_free(p))
+        sip_port = free_block(1, 30000, 39000, used=self.used_ports)
+        http_port = free_port(udp=False)
         params = FrontParams(
             db_url=db_url,
             runtime_dir=self.tmp / "front",
@@ -419,12 +323,9 @@ class Bench:
     # -------------------------------------------------------------------- agent and callers
 
     def start_agent(self) -> None:
-        self.agent_port = free_block(1, 30000, 39000, self.used_ports)
-        media = free_block(4, 52000, 60000, self.used_ports)
-        cmd = [
-            "sipp", "-sf", str(SCENARIOS / "agent_uas.xml"), "-i", HOST, "-p", str(self.agent_port),
-            "-mi", HOST, "-mp", str(media), "-rtp_echo", "-nostdin",
-        ]  # fmt: skip
+        self.agent_port = free_block(1, 30000, 39000, used=self.used_ports)
+        media = free_block(4, 52000, 60000, used=self.used_ports)
+        cmd = command("uas_answer", local_port=self.agent_port, media_ip=HOST, media_port=media, extra=["-rtp_echo"])
         self.agent = subprocess.Popen(
             cmd,
             cwd=self.tmp,
@@ -435,18 +336,26 @@ class Bench:
 
     def caller_cmd(self, scenario: str, mode: str, calls: int, rate: float, hold_ms: int, tag: str) -> list[str]:
         assert self.kam is not None
-        local = free_block(1, 30000, 39000, self.used_ports)
-        media = free_block(4, 52000, 60000, self.used_ports)
+        local = free_block(1, 30000, 39000, used=self.used_ports)
+        media = free_block(4, 52000, 60000, used=self.used_ports)
         self.used_ports.discard(local)
-        return [
-            "sipp", "-sf", str(SCENARIOS / scenario), "-s", "12348",
-            f"{HOST}:{self.kam.params.sip_port}", "-i", HOST, "-mi", HOST, "-p", str(local), "-mp", str(media),
-            "-key", "caller", CALLER[mode],
-            "-m", str(calls), "-l", str(calls), "-r", f"{rate:g}", "-d", str(hold_ms),
-            "-recv_timeout", "15000", "-timeout", str(int(calls / rate + hold_ms / 1000 + 60)), "-timeout_error",
-            "-nostdin", "-trace_stat", "-stf", str(self.tmp / f"{tag}.stat.csv"), "-fd", "1",
-            "-trace_err", "-error_file", str(self.tmp / f"{tag}.err"),
-        ]  # fmt: skip
+        return command(
+            scenario,
+            f"{HOST}:{self.kam.params.sip_port}",
+            service="12348",
+            local_port=local,
+            media_ip=HOST,
+            media_port=media,
+            calls=calls,
+            limit=calls,
+            rate=rate,
+            pause_ms=hold_ms,
+            keys={"caller": CALLER[mode]},
+            timeout_s=int(calls / rate + hold_ms / 1000 + 60),
+            timeout_error=True,
+            error_file=self.tmp / f"{tag}.err",
+            extra=["-recv_timeout", "15000", "-trace_stat", "-stf", str(self.tmp / f"{tag}.stat.csv"), "-fd", "1"],
+        )
 
     # -------------------------------------------------------------------- steps
 
@@ -467,9 +376,9 @@ class Bench:
             cell.new_lines()  # skip what came before this step
         rate = min(25.0, max(5.0, concurrency / 5))
         tag = f"{mode}-{concurrency}"
-        # caller.xml: 1.5 + 0.3 + 0.3 s of DTMF, then -d; the handler reports RTP stats at hold - 2 s
+        # caller_talk: 1.5 + 0.3 + 0.3 s of DTMF, then -d; the handler reports RTP stats at hold - 2 s
         hold_ms = int((hold - 2.1) * 1000)
-        cmd = self.caller_cmd("caller.xml", mode, concurrency, rate, hold_ms, tag)
+        cmd = self.caller_cmd("caller_talk", mode, concurrency, rate, hold_ms, tag)
         res = StepResult(mode, concurrency, concurrency, cells=len(self.cells))
         started = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: ASYNC220
@@ -481,11 +390,11 @@ class Bench:
             w_start, w_end = started + ramp, started + ramp + 3
             res.notes.append("short window")
         await asyncio.sleep(max(0.0, w_start - time.monotonic()))
-        c0, k0, s0, m0, t0 = self.cells_ticks(), self.kam_ticks(), self.sipp_ticks(), machine_busy(), time.monotonic()
+        c0, k0, s0, m0, t0 = self.cells_ticks(), self.kam_ticks(), self.sipp_ticks(), busy_ticks(), time.monotonic()
         await asyncio.sleep(max(0.5, (w_end - w_start) / 2))
         res.cell_rss_max_mb = max(rss_mb(c.proc.pid) for c in self.cells)
         await asyncio.sleep(max(0.0, w_end - time.monotonic()))
-        c1, k1, s1, m1, t1 = self.cells_ticks(), self.kam_ticks(), self.sipp_ticks(), machine_busy(), time.monotonic()
+        c1, k1, s1, m1, t1 = self.cells_ticks(), self.kam_ticks(), self.sipp_ticks(), busy_ticks(), time.monotonic()
         span = t1 - t0
         res.cells_cpu_cores = (c1 - c0) / TICK / span
         res.kam_cpu_cores = (k1 - k0) / TICK / span
@@ -509,7 +418,7 @@ class Bench:
         for cell in self.cells:
             cell.new_lines()
         tag = f"setup-{rate}"
-        cmd = self.caller_cmd("caller_short.xml", "short", calls, rate, 1000, tag)
+        cmd = self.caller_cmd("caller_stream", "short", calls, rate, 1000, tag)
         cmd[cmd.index("-l") + 1] = str(max(concurrency * 2, 10))
         res = StepResult("short", rate, calls, cells=len(self.cells))
         started = time.monotonic()
@@ -652,9 +561,9 @@ HEADER = (
 
 
 async def run(args: argparse.Namespace) -> int:
-    model, cores, mhz = cpu_info()
-    ghz = mhz / 1000.0
-    print(f"machine: {model}, {cores} cores, {mhz:.0f} MHz; sipp, kamailio and cells all on this machine")
+    box = machine()
+    cores, mhz, ghz = box.cores, box.mhz, box.ghz
+    print(f"{box.describe()}; sipp, kamailio and cells all on this machine")
     bench = Bench(args)
     results: list[StepResult] = []
     setup: list[StepResult] = []
@@ -748,20 +657,20 @@ async def run(args: argparse.Namespace) -> int:
         f"  calls per GHz·core ({top.mode if top else '-'}, cores used by cells + Kamailio): {per_ghz:.1f}; "
         f"whole machine ({cores} x {ghz:.2f} GHz, incl. sipp): {box_per_ghz:.1f} | Asterisk ~{ANCHOR_PER_GHZ_CORE}"
     )  # fmt: skip
-    print(
-        "RESULT "
-        f"ivr_max_concurrent={ivr.target if ivr else 0} "
-        f"bridged_max_concurrent={bridged.target if bridged else 0} "
-        f"setup_rate_cps={cps} "
-        f"cpu_per_call_pct={cpu_call_br if bridged else cpu_call_ivr:.2f} "
-        f"cpu_per_ivr_call_pct={cpu_call_ivr:.2f} "
-        f"cell_rss_mb={rss:.1f} "
-        f"idle_cell_cpu_pct={bench.idle_pct_per_cell:.2f} "
-        f"calls_per_ghz_core={per_ghz:.1f} "
-        f"box_calls_per_ghz_core={box_per_ghz:.1f} "
-        f"ivr_loss_pct={ivr.loss_pct if ivr else 0:.3f} "
-        f"bridged_loss_pct={bridged.loss_pct if bridged else 0:.3f} "
-        f"cpu_mhz={mhz:.0f} cores={cores}"
+    result(
+        ivr_max_concurrent=ivr.target if ivr else 0,
+        bridged_max_concurrent=bridged.target if bridged else 0,
+        setup_rate_cps=cps,
+        cpu_per_call_pct=f"{cpu_call_br if bridged else cpu_call_ivr:.2f}",
+        cpu_per_ivr_call_pct=f"{cpu_call_ivr:.2f}",
+        cell_rss_mb=f"{rss:.1f}",
+        idle_cell_cpu_pct=f"{bench.idle_pct_per_cell:.2f}",
+        calls_per_ghz_core=f"{per_ghz:.1f}",
+        box_calls_per_ghz_core=f"{box_per_ghz:.1f}",
+        ivr_loss_pct=f"{ivr.loss_pct if ivr else 0:.3f}",
+        bridged_loss_pct=f"{bridged.loss_pct if bridged else 0:.3f}",
+        cpu_mhz=f"{mhz:.0f}",
+        cores=cores,
     )
     return 0
 

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from hotline.tag import FLAGS, load_taxonomy, tag
-from hotline.tag.evaluate import Example, Scores, evaluate, load_examples, score
-from hotline.tag.service import Tags
-from hotline.tag.taxonomy import Taxonomy
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import machine, result  # noqa: E402
+from hotline.tag import FLAGS, load_taxonomy, tag  # noqa: E402
+from hotline.tag.evaluate import Example, Scores, evaluate, load_examples, score  # noqa: E402
+from hotline.tag.service import Tags  # noqa: E402
+from hotline.tag.taxonomy import Taxonomy  # noqa: E402
+
 DATA = ROOT / "tests" / "data"
 TARGET_TEXTS_PER_S = 500
 
@@ -68,6 +72,7 @@ def main() -> int:
     parser.add_argument("--unseen", type=Path, default=DATA / "tagger_unseen.jsonl")
     args = parser.parse_args()
 
+    print(machine().describe())
     pinned = _one_core()
     taxonomy = load_taxonomy(args.taxonomy)
     dev = load_examples(args.dev)
@@ -98,12 +103,15 @@ def main() -> int:
     print(_line("majority unseen", _majority(dev, unseen)))
     print(f"per-flag F1 dev:    {_per_flag(dev, taxonomy)}")
     print(f"per-flag F1 unseen: {_per_flag(unseen, taxonomy)}")
-    print(
-        f"RESULT texts_per_s={rate:.0f} dev_legal_area={dev_scores.legal_area_acc:.3f} "
-        f"dev_service={dev_scores.service_acc:.3f} dev_flags_macro_f1={dev_scores.flags_macro_f1:.3f} "
-        f"unseen_legal_area={unseen_scores.legal_area_acc:.3f} unseen_service={unseen_scores.service_acc:.3f} "
-        f"unseen_flags_macro_f1={unseen_scores.flags_macro_f1:.3f} "
-        f"unseen_flags_micro_f1={unseen_scores.flags_micro_f1:.3f}"
+    result(
+        texts_per_s=f"{rate:.0f}",
+        dev_legal_area=f"{dev_scores.legal_area_acc:.3f}",
+        dev_service=f"{dev_scores.service_acc:.3f}",
+        dev_flags_macro_f1=f"{dev_scores.flags_macro_f1:.3f}",
+        unseen_legal_area=f"{unseen_scores.legal_area_acc:.3f}",
+        unseen_service=f"{unseen_scores.service_acc:.3f}",
+        unseen_flags_macro_f1=f"{unseen_scores.flags_macro_f1:.3f}",
+        unseen_flags_micro_f1=f"{unseen_scores.flags_micro_f1:.3f}",
     )
     return 0
 

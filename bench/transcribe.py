@@ -67,9 +67,9 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
+from bench.common import TICK, busy_ticks, cpu_ticks, machine, result, rss_mb  # noqa: E402
 from hotline.transcribe.models import CHUNK_BYTES, check_model_path  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
 RATE = 8000  # what the cells send
 FRAME_MS = 20
 STEPS = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
@@ -103,51 +103,6 @@ SENTENCES = {
 
 
 # ------------------------------------------------------------------------------------------------ machine
-
-
-def cpu_info() -> tuple[str, int, float, float]:
-    model, mhz = "?", []
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "cpu MHz":
-                mhz.append(float(value))
-    mem_gb = 0.0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_gb = int(line.split()[1]) / 1024 / 1024
-    return model, os.cpu_count() or 1, (sum(mhz) / len(mhz) if mhz else 0.0), mem_gb
-
-
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of a process (all its threads), in clock ticks; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0
-    return int(fields[11]) + int(fields[12])
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except FileNotFoundError:
-        pass
-    return 0.0
-
-
-def box_busy() -> int:
-    """Busy clock ticks of the whole machine, all CPUs."""
-    with open("/proc/stat") as f:
-        parts = [int(x) for x in f.readline().split()[1:]]
-    return sum(parts[:8]) - parts[3] - parts[4]
 
 
 def own_ticks() -> float:
@@ -454,7 +409,7 @@ async def live_step(
                 continue
             receivers.append(asyncio.create_task(receive(s)))
         t0 = time.perf_counter() + 0.1
-        c0, b0, o0 = svc.ticks(), box_busy(), own_ticks()
+        c0, b0, o0 = svc.ticks(), busy_ticks()[0], own_ticks()
         tick = 0
         while not all(s.done_sending for s in streams):
             tick += 1
@@ -476,7 +431,7 @@ async def live_step(
                 except Exception as exc:
                     s.error = s.error or f"send: {type(exc).__name__}: {exc}"
         span = time.perf_counter() - t0
-        c1, b1, o1 = svc.ticks(), box_busy(), own_ticks()
+        c1, b1, o1 = svc.ticks(), busy_ticks()[0], own_ticks()
         step.service_cores = (c1[0] - c0[0]) / TICK / span
         step.worker_cores = (c1[1] - c0[1]) / TICK / span
         step.client_cores = (o1 - o0) / TICK / span
@@ -562,7 +517,7 @@ class Audio:
 
 async def bench(args: argparse.Namespace, audio: Audio, tmp: Path) -> int:
     t_start = time.monotonic()
-    _, cores, _, mem_gb = cpu_info()
+    box = machine()
     label = model_label(args.model)
     size = model_size_mb(args.model)
     load0 = os.getloadavg()
@@ -640,8 +595,8 @@ async def bench(args: argparse.Namespace, audio: Audio, tmp: Path) -> int:
     print(f"{'RTF per stream, 250 ms frames':<{w}} {rtf_big:>9.3f}   phone ({MODELS_URL})")
     print(f"{'streams per core implied by RTF':<{w}} {1 / rtf:>9.1f}")
     print(
-        f"{f'max live streams ({cores} cores)':<{w}} {ok:>9d}   big models: ~{lo}-{hi} streams per core, {lo * cores}-"
-        f"{hi * cores} here (maintainer: 1000 streams on 10 servers x 48 cores, {SIZING_URL})"
+        f"{f'max live streams ({box.cores} cores)':<{w}} {ok:>9d}   big models: ~{lo}-{hi} streams per core, "
+        f"{lo * box.cores}-{hi * box.cores} here (maintainer: 1000 streams on 10 servers x 48 cores, {SIZING_URL})"
     )
     if top is not None:
         print(
@@ -666,23 +621,28 @@ async def bench(args: argparse.Namespace, audio: Audio, tmp: Path) -> int:
         )
     load1 = os.getloadavg()
     print(f"run time {elapsed:.0f} s; load average {load0[0]:.2f} at start, {load1[0]:.2f} at end (shared machine)")
-    print(
-        f"RESULT model={label} rtf={rtf:.3f} max_live_streams={ok} workers={args.workers} rtf_250ms={rtf_big:.3f} "
-        f"worker_rss_mb={rss_max:.0f} audio_s={duration:.0f} cores={cores} mem_gb={mem_gb:.0f} "
-        f"other_load_cores={other:.2f} run_s={elapsed:.0f}"
+    result(
+        model=label,
+        rtf=f"{rtf:.3f}",
+        max_live_streams=ok,
+        workers=args.workers,
+        rtf_250ms=f"{rtf_big:.3f}",
+        worker_rss_mb=f"{rss_max:.0f}",
+        audio_s=f"{duration:.0f}",
+        cores=box.cores,
+        mem_gb=f"{box.mem_gb:.0f}",
+        other_load_cores=f"{other:.2f}",
+        run_s=f"{elapsed:.0f}",
     )
     return 0
 
 
 def prepare(args: argparse.Namespace, tmp: Path) -> Audio:
-    cpu, cores, mhz, mem_gb = cpu_info()
     label = model_label(args.model)
     rate = check_model_path(args.model)
     if FRAME_MS * rate * 2 // 1000 > CHUNK_BYTES:
         raise SystemExit("a 20 ms frame at the model rate is over one decoder chunk: replies would not map to frames")
-    print(
-        f"machine: {cpu}, {cores} cores at {mhz:.0f} MHz, {mem_gb:.1f} GiB RAM, load average {os.getloadavg()[0]:.2f}"
-    )
+    print(machine().describe())
     print("  a shared machine: other sessions' tests may run meanwhile (the 'others' column below)")
     print(
         f"model: {label} ({args.model}), {model_size_mb(args.model):.0f} MB on disk, {rate} Hz; "

@@ -17,7 +17,7 @@ from hotline.errors import HotlineError
 from hotline.qa import ITEM_NAMES, load_rules
 
 
-def add_parsers(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Add the ``analyse`` and ``qa`` commands to the ``hotline`` parser's subcommands."""
     an = sub.add_parser(
         "analyse",
@@ -30,6 +30,7 @@ def add_parsers(sub: Any) -> None:
     )
     an.add_argument("--call", type=UUID, metavar="ID", help="analyse this call now, even if it was analysed before")
     an.add_argument("--follow", action="store_true", help="keep running: analyse each call as its transcript completes")
+    an.set_defaults(run=_analyse)
 
     qa = sub.add_parser("qa", help="quality-check (质检) results")
     qa_sub = qa.add_subparsers(dest="qa_command", metavar="ACTION", required=True)
@@ -44,14 +45,7 @@ def add_parsers(sub: Any) -> None:
     rep.add_argument("--queue", metavar="NAME", help="only this queue (e.g. legal_consult)")
     rep.add_argument("--since", metavar="DATE", help="first day, YYYY-MM-DD (default: 30 days ago)")
     rep.add_argument("--until", metavar="DATE", help="last day, YYYY-MM-DD (default: today)")
-
-
-async def run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command == "analyse":
-        return await _analyse(args, settings)
-    if args.command == "qa" and args.qa_command == "report":
-        return await _report(args, settings)
-    raise AssertionError(args.command)
+    rep.set_defaults(run=_report)
 
 
 async def _analyse(args: argparse.Namespace, settings: Settings) -> int:

@@ -87,6 +87,7 @@ async def run(settings: Settings, name: str, index: int, clock: Clock) -> int:
             settings.prompts.built,
             Path(settings.sip.recordings_dir),
             drain_timeout=settings.sip.drain_timeout,
+            clock=clock,
         )
         await cell.start()
         callbacks = CallbackDialer(

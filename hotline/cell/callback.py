@@ -55,7 +55,7 @@ class CallbackDialer:
         pool: Any,
         keys: NumberKeys,
         cell: str,
-        engine: PjEngine,
+        engine: PjEngine[CallLeg],
         context: CallContext,
         front: str,
         queue_wait: QueueWait,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from hotline.clock import SYSTEM, Clock
 from hotline.logs import mask_digits
 from hotline.sip.engine import FrameConsumer, Key, PjEngine, SipError, wav_seconds
 from hotline.sip.events import CallState, Disconnected, Dtmf, Event, MediaState, TransferStatus
@@ -76,13 +77,16 @@ class CallContext:
     cell: str
     prompts: Path
     recordings: Path
+    clock: Clock = SYSTEM
 
     def prompt(self, name: str) -> Path:
         return self.prompts / name
 
     def recording_path(self, leg: CallLeg) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        return self.recordings / time.strftime("%Y-%m-%d") / f"{self.cell}-{stamp}-{leg.leg_id}.wav"
+        # Named by the UTC instant: one day per folder, whatever the machine's zone.
+        now = self.clock.now()
+        stamp = now.strftime("%Y%m%d-%H%M%SZ")
+        return self.recordings / now.strftime("%Y-%m-%d") / f"{self.cell}-{stamp}-{leg.leg_id}.wav"
 
 
 @dataclass
@@ -99,7 +103,7 @@ class _Recording:
 class Tap:
     """A running audio tap; ``await close()`` to stop it."""
 
-    def __init__(self, engine: PjEngine, tap_id: int) -> None:
+    def __init__(self, engine: PjEngine[CallLeg], tap_id: int) -> None:
         self._engine = engine
         self.tap_id = tap_id
         self.dropped = 0
@@ -111,7 +115,9 @@ class Tap:
 class CallLeg:
     """One call leg. Created by the engine (inbound) or `dial_agent` / `PjEngine.make_call` (outbound)."""
 
-    def __init__(self, engine: PjEngine, leg_id: int, inbound: bool, remote_uri: str, sip_call_id: str) -> None:
+    def __init__(
+        self, engine: PjEngine[CallLeg], leg_id: int, inbound: bool, remote_uri: str, sip_call_id: str
+    ) -> None:
         self.engine = engine
         self.leg_id = leg_id
         self.inbound = inbound
@@ -503,7 +509,7 @@ class CallLeg:
 
 
 async def dial(
-    engine: PjEngine,
+    engine: PjEngine[CallLeg],
     uri: str,
     timeout: float = 30.0,
     headers: dict[str, str] | None = None,

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
+from hotline.clock import SYSTEM, Clock, from_environment
 from hotline.logs import setup_logging
 from hotline.sip.call import CallContext, CallEnded, CallLeg
 from hotline.sip.engine import EngineConfig, PjEngine, SipError
@@ -106,17 +107,19 @@ class Cell:
         recordings: Path,
         drain_timeout: float = 30.0,
         status: Callable[[dict[str, Any]], None] = print_status,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.config = config
+        self.clock = clock
         self.handler = handler
-        self.context = CallContext(config.name, Path(prompts), Path(recordings))
+        self.context = CallContext(config.name, Path(prompts), Path(recordings), clock)
         self.drain_timeout = drain_timeout
         self._status_out = status
-        self.engine = PjEngine(config, on_incoming=self._incoming)
+        self.engine = PjEngine(config, CallLeg, on_incoming=self._incoming)
         self.tasks: set[asyncio.Task[None]] = set()
 
     def status(self, event: str, **fields: Any) -> None:
-        self._status_out({"ts": round(time.time(), 3), "cell": self.config.name, "event": event, **fields})
+        self._status_out({"ts": round(self.clock.timestamp(), 3), "cell": self.config.name, "event": event, **fields})
 
     async def start(self) -> None:
         check_prompts(self.context.prompts, getattr(self.handler, "prompts", ()))
@@ -209,7 +212,9 @@ async def amain(args: argparse.Namespace) -> int:
         poll_ms=args.poll_ms,
         media_thread=args.media_thread,
     )
-    cell = Cell(config, handler, args.prompts, args.recordings, drain_timeout=args.drain_timeout)
+    cell = Cell(
+        config, handler, args.prompts, args.recordings, drain_timeout=args.drain_timeout, clock=from_environment()
+    )
     await cell.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

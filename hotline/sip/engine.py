@@ -16,9 +16,7 @@ DISCONNECTED callback has returned (in ``_pj_reap``), never inside it.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gc
-import glob
 import itertools
 import logging
 import os
@@ -32,53 +30,67 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import pjsua2 as pj
 
-from hotline.logs import redact
 from hotline.sip.events import (
-    CallState,
     Disconnected,
-    Dtmf,
     Event,
     IncomingCall,
-    MediaState,
     PlayerDone,
-    TransferStatus,
+)
+from hotline.sip.pjobjects import (
+    FrameConsumer,
+    Key,
+    LegGone,
+    LogWriter,
+    PjAccount,
+    PjCall,
+    PjPlayer,
+    SipError,
+    TapPort,
+    add_headers,
+    compiled_call_cap,
+    describe,
+    wrap_error,
 )
 
-if TYPE_CHECKING:
-    from hotline.sip.call import CallLeg
+__all__ = [
+    "EngineConfig",
+    "FrameConsumer",
+    "Key",
+    "Leg",
+    "LegFactory",
+    "LegGone",
+    "PjEngine",
+    "SipError",
+    "wav_seconds",
+]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Key = tuple[str, int]  # ("leg" | "player" | "rec" | "tap", id): a port of the conference bridge
-FrameConsumer = Callable[[int, bytes], None]  # (leg_id, 16-bit PCM at 8 kHz); runs on the asyncio loop
+
+
+class Leg(Protocol):
+    """What the engine needs of a call leg: its ids and a door for the leg's events (on the loop)."""
+
+    leg_id: int
+    sip_call_id: str
+
+    def _on_event(self, event: Event) -> None: ...
+
+
+L = TypeVar("L", bound=Leg)
+
+#: Builds the leg object for a new call: ``(engine, leg_id, inbound, remote_uri, sip_call_id)``. Injected by the
+#: cell (``hotline.sip.call.CallLeg``), so the engine does not import the call layer above it.
+LegFactory = Callable[["PjEngine[L]", int, bool, str, str], L]
 
 CLOCK_RATE = 8000
 FRAME_SAMPLES = CLOCK_RATE * 20 // 1000
 KEEP_CODECS = ("PCMU/8000/1", "PCMA/8000/1")
-_STATES = {
-    pj.PJSIP_INV_STATE_NULL: "NULL",
-    pj.PJSIP_INV_STATE_CALLING: "CALLING",
-    pj.PJSIP_INV_STATE_INCOMING: "INCOMING",
-    pj.PJSIP_INV_STATE_EARLY: "EARLY",
-    pj.PJSIP_INV_STATE_CONNECTING: "CONNECTING",
-    pj.PJSIP_INV_STATE_CONFIRMED: "CONFIRMED",
-    pj.PJSIP_INV_STATE_DISCONNECTED: "DISCONNECTED",
-}
-_DTMF_METHODS = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc2833", pj.PJSUA_DTMF_METHOD_SIP_INFO: "info"}
-_PJ_LOG_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
-
-
-class SipError(Exception):
-    """A pjsua2 operation failed; the message says which and why."""
-
-
-class LegGone(SipError):
-    """The leg has disconnected (or never existed) on the pj thread."""
 
 
 @dataclass(frozen=True)
@@ -96,131 +108,25 @@ class EngineConfig:
     user_agent: str = "hotline-12348-cell"
 
 
-def compiled_call_cap() -> int:
-    """PJSUA_MAX_CALLS of the loaded pjsua2 build (needs ``libInit`` to have run in this process)."""
-    so = glob.glob(os.path.join(os.path.dirname(pj.__file__), "_pjsua2*.so"))
-    if not so:
-        raise SipError(f"cannot find the pjsua2 shared library next to {pj.__file__}")
-    return int(ctypes.CDLL(so[0]).pjsua_call_get_max_count())
-
-
-class _LogWriter(pj.LogWriter):  # type: ignore[misc]
-    """Routes pjlib's log to Python logging, masking anything that looks like a phone number. Any thread."""
-
-    def write(self, entry: Any) -> None:
-        level = _PJ_LOG_LEVELS.get(int(entry.level), logging.DEBUG)
-        log.log(level, "pj: %s", redact(str(entry.msg).rstrip()))
-
-
-class _Account(pj.Account):  # type: ignore[misc]
-    def __init__(self, engine: PjEngine) -> None:
-        super().__init__()
-        self._engine = engine
-
-    def onIncomingCall(self, prm: Any) -> None:
-        self._engine._pj_incoming(self, prm)
-
-
-class _Call(pj.Call):  # type: ignore[misc]
-    def __init__(self, engine: PjEngine, leg_id: int, acc: Any, call_id: int = pj.PJSUA_INVALID_ID) -> None:
-        super().__init__(acc, call_id)
-        self.engine = engine
-        self.leg_id = leg_id
-        self.inbound = call_id != pj.PJSUA_INVALID_ID
-        self.rejected = False
-        self.disconnected = False
-        self.audio: Any = None  # pj.AudioMedia while the leg has an active conference slot
-
-    def onCallState(self, prm: Any) -> None:
-        ci = self.getInfo()
-        state = _STATES.get(ci.state, str(ci.state))
-        code, reason = int(ci.lastStatusCode), str(ci.lastReason)
-        self.engine._emit(CallState(self.leg_id, state, code, reason))
-        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            self.disconnected = True
-            self.audio = None
-            self.engine._graveyard.append(self.leg_id)
-            self.engine._emit(Disconnected(self.leg_id, code, reason))
-
-    def onCallMediaState(self, prm: Any) -> None:
-        ci = self.getInfo()
-        audio, held = None, False
-        for mi in ci.media:
-            if mi.type != pj.PJMEDIA_TYPE_AUDIO:
-                continue
-            if mi.status in (pj.PJSUA_CALL_MEDIA_LOCAL_HOLD, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
-                held = True
-            if mi.status != pj.PJSUA_CALL_MEDIA_NONE and mi.status != pj.PJSUA_CALL_MEDIA_ERROR:
-                audio = self.getAudioMedia(mi.index)
-                break
-        self.audio = audio
-        if audio is not None:
-            self.engine._pj_rewire(("leg", self.leg_id))
-        self.engine._emit(MediaState(self.leg_id, audio is not None, held))
-
-    def onDtmfDigit(self, prm: Any) -> None:
-        self.engine._emit(Dtmf(self.leg_id, str(prm.digit), _DTMF_METHODS.get(prm.method, "inband")))
-
-    def onCallTransferStatus(self, prm: Any) -> None:
-        self.engine._emit(TransferStatus(self.leg_id, int(prm.statusCode), str(prm.reason), bool(prm.finalNotify)))
-
-
-class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
-    def __init__(self, engine: PjEngine, player_id: int) -> None:
-        super().__init__()
-        self.engine = engine
-        self.player_id = player_id
-
-    def onEof2(self) -> None:
-        self.engine._emit(PlayerDone(self.player_id))
-
-
-class _TapPort(pj.AudioMediaPort):  # type: ignore[misc]
-    """Receives a leg's audio on the conference clock thread: copy the bytes, schedule, return.
-
-    A tap port is never destroyed while the engine runs: freeing a port the clock thread may be about to call
-    (it waits for the GIL inside the port's put_frame while the pj thread runs the destructor) crashes the
-    process. A closed tap is disconnected and unbound, and the next tap reuses it.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._leg_id = 0
-        self._consumer: FrameConsumer | None = None
-
-    def bind(self, loop: asyncio.AbstractEventLoop, leg_id: int, consumer: FrameConsumer) -> None:
-        self._leg_id, self._consumer, self._loop = leg_id, consumer, loop
-
-    def unbind(self) -> None:
-        self._consumer = self._loop = None
-
-    def onFrameReceived(self, frame: Any) -> None:
-        loop, consumer = self._loop, self._consumer
-        if loop is None or consumer is None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
-            return
-        data = bytes(frame.buf)
-        try:
-            loop.call_soon_threadsafe(consumer, self._leg_id, data)
-        except RuntimeError:  # loop closed during shutdown
-            pass
-
-
 def wav_seconds(path: Path) -> float:
     with wave.open(str(path), "rb") as w:
         return w.getnframes() / float(w.getframerate())
 
 
-class PjEngine:
+class PjEngine(Generic[L]):
     """One pjsua2 endpoint on one UDP port. Create, ``await start()``, ``await stop()``; all on one asyncio loop.
 
-    Inbound INVITEs are offered to ``on_incoming`` (called on the loop with a ringing `CallLeg`) while
+    ``leg_factory`` makes the leg object of each call. Inbound INVITEs are offered to ``on_incoming`` (called on
+    the loop with a ringing leg) while
     ``accepting`` is true and the compiled cap leaves room for the call's agent leg; otherwise they get
     ``503 Service Unavailable`` with ``Retry-After``. When every leg is in use pjsua itself answers 486.
     """
 
-    def __init__(self, config: EngineConfig, on_incoming: Callable[[CallLeg], None] | None = None) -> None:
+    def __init__(
+        self, config: EngineConfig, leg_factory: LegFactory[L], on_incoming: Callable[[L], None] | None = None
+    ) -> None:
         self.config = config
+        self.leg_factory = leg_factory
         self.on_incoming = on_incoming
         self.accepting = True
         self.max_legs = 0
@@ -233,18 +139,18 @@ class PjEngine:
         self._wake_pending = False
         self._waker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._waker.setblocking(False)
-        self._legs: dict[int, CallLeg] = {}  # asyncio side
+        self._legs: dict[int, L] = {}  # asyncio side
         self._player_waiters: dict[int, asyncio.Future[None]] = {}
         self._background: set[asyncio.Future[None]] = set()
         # pj-thread registries
         self._ep: Any = None
         self._acc: Any = None
         self._log_writer: Any = None
-        self._calls: dict[int, _Call] = {}
-        self._players: dict[int, _Player] = {}
+        self._calls: dict[int, PjCall] = {}
+        self._players: dict[int, PjPlayer] = {}
         self._recorders: dict[int, Any] = {}
-        self._taps: dict[int, _TapPort] = {}
-        self._free_taps: list[_TapPort] = []  # closed taps' ports, reused (never freed while the engine runs)
+        self._taps: dict[int, TapPort] = {}
+        self._free_taps: list[TapPort] = []  # closed taps' ports, reused (never freed while the engine runs)
         self._wires: set[tuple[Key, Key]] = set()
         self._graveyard: list[int] = []
 
@@ -297,12 +203,10 @@ class PjEngine:
 
     # ---------------------------------------------------------------- legs (asyncio side)
 
-    async def make_call(self, uri: str, headers: dict[str, str] | None = None, from_uri: str | None = None) -> CallLeg:
+    async def make_call(self, uri: str, headers: dict[str, str] | None = None, from_uri: str | None = None) -> L:
         """Place an outbound call; ``from_uri`` replaces the account's URI in From (the number presented)."""
-        from hotline.sip.call import CallLeg
-
         leg_id = next(self._ids)
-        leg = CallLeg(self, leg_id, inbound=False, remote_uri=uri, sip_call_id="")
+        leg = self.leg_factory(self, leg_id, False, uri, "")
         self._legs[leg_id] = leg
         try:
             leg.sip_call_id = await self.run(lambda: self._pj_make_call(leg_id, uri, headers or {}, from_uri))
@@ -398,9 +302,7 @@ class PjEngine:
                 waiter.set_result(None)
             return
         if isinstance(event, IncomingCall):
-            from hotline.sip.call import CallLeg
-
-            leg = CallLeg(self, event.leg_id, True, event.remote_uri, event.sip_call_id)
+            leg = self.leg_factory(self, event.leg_id, True, event.remote_uri, event.sip_call_id)
             self._legs[event.leg_id] = leg
             if self.on_incoming is None:
                 log.warning("no handler for incoming calls: rejecting leg %d", event.leg_id)
@@ -424,9 +326,9 @@ class PjEngine:
             self._pj_init()
             ready.set_result(compiled_call_cap())
         except BaseException as exc:
-            log.error("SIP engine failed to start: %s", _describe(exc))
+            log.error("SIP engine failed to start: %s", describe(exc))
             ready.set_exception(
-                SipError(f"SIP engine failed to start on {self.config.host}:{self.config.port}: {_describe(exc)}")
+                SipError(f"SIP engine failed to start on {self.config.host}:{self.config.port}: {describe(exc)}")
             )
             self._pj_destroy_all()
             return
@@ -473,7 +375,7 @@ class PjEngine:
         # then has no thread waking up on a timer at all (pjmedia's worker polls 100 times a second).
         ec.medConfig.hasIoqueue = cfg.media_thread
         ec.medConfig.threadCnt = 1 if cfg.media_thread else 0
-        self._log_writer = _LogWriter()
+        self._log_writer = LogWriter()
         ec.logConfig.writer = self._log_writer
         ec.logConfig.level = cfg.pj_log_level
         ec.logConfig.consoleLevel = cfg.pj_log_level
@@ -499,7 +401,7 @@ class PjEngine:
         ac.mediaConfig.transportConfig.portRange = cfg.rtp_port_range
         ac.mediaConfig.transportConfig.boundAddress = cfg.host
         ac.callConfig.timerUse = pj.PJSUA_SIP_TIMER_OPTIONAL
-        self._acc = _Account(self)
+        self._acc = PjAccount(self)
         self._acc.create(ac, True)
 
     def _pj_drain_commands(self) -> None:
@@ -514,7 +416,7 @@ class PjEngine:
             try:
                 fut.set_result(fn())
             except BaseException as exc:
-                fut.set_exception(_wrap(exc))
+                fut.set_exception(wrap_error(exc))
 
     def _pj_reap(self) -> None:
         while self._graveyard:
@@ -536,7 +438,7 @@ class PjEngine:
             self._pj_drain_commands()
             self._pj_reap()
         except BaseException as exc:
-            log.error("error while hanging up at shutdown: %s", _describe(exc))
+            log.error("error while hanging up at shutdown: %s", describe(exc))
         # commands submitted after stop was requested
         while True:
             try:
@@ -557,20 +459,20 @@ class PjEngine:
             try:
                 self._acc.shutdown()
             except BaseException as exc:
-                log.warning("account shutdown: %s", _describe(exc))
+                log.warning("account shutdown: %s", describe(exc))
             self._acc = None
         gc.collect()
         if self._ep is not None:
             try:
                 self._ep.libDestroy()
             except BaseException as exc:
-                log.warning("libDestroy: %s", _describe(exc))
+                log.warning("libDestroy: %s", describe(exc))
             self._ep = None
         self.legs_in_use = 0
 
     # ---------------------------------------------------------------- pj-thread operations
 
-    def _call(self, leg_id: int) -> _Call:
+    def _call(self, leg_id: int) -> PjCall:
         call = self._calls.get(leg_id)
         if call is None or call.disconnected:
             raise LegGone(f"leg {leg_id} has ended")
@@ -578,7 +480,7 @@ class PjEngine:
 
     def _pj_incoming(self, acc: Any, prm: Any) -> None:
         leg_id = next(self._ids)
-        call = _Call(self, leg_id, acc, prm.callId)
+        call = PjCall(self, leg_id, acc, prm.callId)
         self._calls[leg_id] = call
         self.legs_in_use = sum(1 for c in self._calls.values() if not c.disconnected)
         inbound = sum(1 for c in self._calls.values() if c.inbound and not c.rejected and not c.disconnected)
@@ -593,24 +495,24 @@ class PjEngine:
         op.statusCode = 180
         call.answer(op)
 
-    def _pj_reject(self, call: _Call, code: int, reason: str, headers: dict[str, str]) -> None:
+    def _pj_reject(self, call: PjCall, code: int, reason: str, headers: dict[str, str]) -> None:
         op = pj.CallOpParam()
         op.statusCode = code
         op.reason = reason
-        _add_headers(op, headers)
+        add_headers(op, headers)
         try:
             # answer(), not hangup(): within onIncomingCall pjsua may defer the response, and only a deferred
             # answer keeps its extra headers (Retry-After)
             call.answer(op)
         except BaseException as exc:
-            log.warning("could not reject an INVITE with %d: %s", code, _describe(exc))
+            log.warning("could not reject an INVITE with %d: %s", code, describe(exc))
 
     def _pj_make_call(self, leg_id: int, uri: str, headers: dict[str, str], from_uri: str | None) -> str:
         if self.legs_in_use >= self.max_legs:
             raise SipError(f"no free call leg in this cell ({self.max_legs} in use)")
-        call = _Call(self, leg_id, self._acc)
+        call = PjCall(self, leg_id, self._acc)
         op = pj.CallOpParam(True)
-        _add_headers(op, headers)
+        add_headers(op, headers)
         if from_uri:
             op.txOption.localUri = from_uri
         call.makeCall(uri, op)
@@ -623,7 +525,7 @@ class PjEngine:
         op.statusCode = code
         if reason:
             op.reason = reason
-        _add_headers(op, headers)
+        add_headers(op, headers)
         self._call(leg_id).answer(op)
 
     def _pj_hangup(self, leg_id: int, code: int, reason: str) -> None:
@@ -637,7 +539,7 @@ class PjEngine:
         call.hangup(op)
 
     def _pj_player(self, player_id: int, paths: list[str], loop: bool) -> None:
-        player = _Player(self, player_id)
+        player = PjPlayer(self, player_id)
         options = 0 if loop else pj.PJMEDIA_FILE_NO_LOOP
         try:
             if len(paths) == 1:
@@ -648,7 +550,7 @@ class PjEngine:
                     vec.append(p)
                 player.createPlaylist(vec, f"playlist{player_id}", options)
         except pj.Error as exc:
-            raise SipError(f"cannot play {', '.join(paths)}: {_describe(exc)}") from None
+            raise SipError(f"cannot play {', '.join(paths)}: {describe(exc)}") from None
         self._players[player_id] = player
 
     def _pj_recorder(self, rec_id: int, path: str) -> float:
@@ -662,7 +564,7 @@ class PjEngine:
         if self._free_taps:
             port = self._free_taps.pop()
         else:
-            port = _TapPort()
+            port = TapPort()
             fmt = pj.MediaFormatAudio()
             fmt.init(pj.PJMEDIA_FORMAT_PCM, CLOCK_RATE, 1, 20000, 16)
             port.createPort(f"tap{tap_id}", fmt)
@@ -706,7 +608,7 @@ class PjEngine:
                     try:
                         a.startTransmit(b)
                     except pj.Error as exc:
-                        log.warning("reconnecting %s -> %s: %s", src, dst, _describe(exc))
+                        log.warning("reconnecting %s -> %s: %s", src, dst, describe(exc))
 
     def _pj_destroy(self, key: Key) -> None:
         for src, dst in list(self._wires):
@@ -714,7 +616,7 @@ class PjEngine:
                 self._pj_disconnect(src, dst)
         registry: dict[int, Any] = {"player": self._players, "rec": self._recorders, "tap": self._taps}[key[0]]
         obj = registry.pop(key[1], None)
-        if isinstance(obj, _TapPort):  # disconnected above; kept for the next tap (see _TapPort)
+        if isinstance(obj, TapPort):  # disconnected above; kept for the next tap (see TapPort)
             obj.unbind()
             self._free_taps.append(obj)
         del obj  # the C++ destructor closes a recorder's file and removes the port from the bridge
@@ -725,23 +627,3 @@ class PjEngine:
             devices = self._ep.audDevManager()
             if not devices.sndIsActive():
                 devices.setNullDev()
-
-
-def _add_headers(op: Any, headers: dict[str, str]) -> None:
-    for name, value in headers.items():
-        h = pj.SipHeader()
-        h.hName = name
-        h.hValue = value
-        op.txOption.headers.append(h)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, pj.Error):
-        return f"{exc.title}: {exc.reason} (status {exc.status})"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _wrap(exc: BaseException) -> BaseException:
-    if isinstance(exc, pj.Error):
-        return SipError(_describe(exc))
-    return exc

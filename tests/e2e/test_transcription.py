@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from hotline.transcribe.models import ModelPool
-from tests.conftest import free_port
-from tests.e2e.conftest import Stack
-from tests.e2e.test_stack import _agent, _phone, _phone_done, _registered_poor_caller, _rows, _wait_ended
-from tests.integration.cli import finish, popen
-from tests.transcribe.conftest import korean_model_path, speak
+from tests.support.audio import speak
+from tests.support.cli import finish, popen
+from tests.support.ports import free_port
+from tests.support.stack import CALLER, Stack, logged_in_agent, registered_poor_caller, select, select_until, wait_ended
+from tests.support.transcribe import korean_model_path
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(300)]
 
@@ -63,15 +63,6 @@ async def _transcriber(stack: Stack, state: str, limit: float = 60) -> dict[str,
     return entry  # type: ignore[return-value]
 
 
-async def _until(what: str, limit: float, db: str, sql: str, *args: object) -> list[Any]:
-    """The rows of ``sql`` once there are any, polling up to ``limit`` seconds."""
-    deadline = time.monotonic() + limit
-    while not (rows := await _rows(db, sql, *args)):
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.5)
-    return rows
-
-
 @pytest.mark.parametrize("stack_env", ["with_model"], indirect=True)
 async def test_a_bridged_call_ends_transcribed_live_on_both_legs_tagged_scored_with_its_work_order_filled(
     stack: Stack,
@@ -79,38 +70,38 @@ async def test_a_bridged_call_ends_transcribed_live_on_both_legs_tagged_scored_w
     await _transcriber(stack, "running")
     _talk(stack, "caller", "대한민국")
     _talk(stack, "agent", "안녕하세요 감사합니다")
-    await _agent(stack, "lawyer01", "agent-password-1")
-    await _registered_poor_caller(stack)
-    phone = _phone(stack, "agent_talk.xml", "lawyer01", "agent-password-1")
+    await logged_in_agent(stack, "lawyer01", "agent-password-1")
+    await registered_poor_caller(stack)
+    phone = stack.phone("agent_talk", "lawyer01", "agent-password-1")
     try:
-        done = stack.sipp("uac_talk.xml", 1, "-d", "50000", timeout=120)
+        done = stack.sipp("caller_talk", 1, "-d", "50000", timeout=120, keys={"caller": CALLER})
         assert done.returncode == 0, done.stdout[-2000:]
     finally:
-        _phone_done(stack, phone)
-    await _wait_ended(stack.db, 1)
-    (call,) = await _rows(stack.db, "SELECT id, answered_at, outcome FROM calls")
+        stack.done(phone, "an agent phone")
+    await wait_ended(stack.db, 1)
+    (call,) = await select(stack.db, "SELECT id, answered_at, outcome FROM calls")
     assert call["outcome"] == "answered"
-    (state,) = await _until(
-        "the live transcript was not marked done",
-        15,
+    (state,) = await select_until(
         stack.db,
         "SELECT live_failed, live_done_at FROM transcription_state WHERE call_id = $1 AND live_done_at IS NOT NULL",
         call["id"],
+        limit=15,
+        what="the live transcript was not marked done",
     )
     assert state["live_failed"] is None
 
-    rows = await _rows(stack.db, "SELECT channel, start_ms, source FROM transcripts WHERE call_id = $1", call["id"])
+    rows = await select(stack.db, "SELECT channel, start_ms, source FROM transcripts WHERE call_id = $1", call["id"])
     assert {r["source"] for r in rows} == {"live"}  # and the backlog left the call alone
     starts = {ch: sorted(r["start_ms"] for r in rows if r["channel"] == ch) for ch in ("caller", "agent")}
     assert starts["caller"] and starts["agent"], starts
-    (connect,) = await _rows(
+    (connect,) = await select(
         stack.db, "SELECT at FROM call_events WHERE call_id = $1 AND event = 'CONNECT'", call["id"]
     )
     bridged_ms = (connect["at"] - call["answered_at"]).total_seconds() * 1000
     assert starts["caller"][0] < bridged_ms  # the caller talked from the start...
     assert starts["agent"][0] > bridged_ms - 1000  # ...the agent only once bridged, on the call's timeline
 
-    (rec,) = await _rows(stack.db, "SELECT path FROM recordings WHERE call_id = $1", call["id"])
+    (rec,) = await select(stack.db, "SELECT path FROM recordings WHERE call_id = $1", call["id"])
     models = ModelPool(korean_model_path(), workers=1)
     await models.start()
     try:
@@ -122,19 +113,19 @@ async def test_a_bridged_call_ends_transcribed_live_on_both_legs_tagged_scored_w
         assert abs(first - starts[channel][0]) <= 300, (channel, first, starts[channel][0])  # the recording agrees
 
     # After the call: the analysis (run by the transcription service) tags it, fills its work order and scores it.
-    (analysed,) = await _until(
-        "the call was not analysed",
-        30,
+    (analysed,) = await select_until(
         stack.db,
         "SELECT error FROM analysis_state WHERE call_id = $1 AND done_at IS NOT NULL",
         call["id"],
+        limit=30,
+        what="the call was not analysed",
     )
     assert analysed["error"] is None
-    tags = await _rows(stack.db, "SELECT kind, value, source FROM tags WHERE call_id = $1", call["id"])
+    tags = await select(stack.db, "SELECT kind, value, source FROM tags WHERE call_id = $1", call["id"])
     found = {(t["kind"], t["value"], t["source"]) for t in tags}
     assert {("flag", "人身安全风险", "live"), ("legal_area", "劳动争议", "tagger")} <= found, found
     assert ("service", "法律援助", "flow") in found  # the caller pressed 2
-    (ticket,) = await _rows(
+    (ticket,) = await select(
         stack.db,
         "SELECT t.id, t.legal_area, t.service, t.flags, t.priority, a.username FROM tickets t "
         "JOIN agents a ON a.id = t.assignee_id WHERE t.call_id = $1",
@@ -147,11 +138,11 @@ async def test_a_bridged_call_ends_transcribed_live_on_both_legs_tagged_scored_w
         "lawyer01",
     )
     assert "人身安全风险" in ticket["flags"]
-    suggested = await _rows(
+    suggested = await select(
         stack.db, "SELECT field, value, source, status FROM ticket_suggestions WHERE ticket_id = $1", ticket["id"]
     )
     assert ("legal_area", "劳动争议", "tagger", "suggested") in {tuple(r) for r in suggested}, suggested
-    (qa,) = await _rows(stack.db, "SELECT score, items FROM qa_results WHERE call_id = $1", call["id"])
+    (qa,) = await select(stack.db, "SELECT score, items FROM qa_results WHERE call_id = $1", call["id"])
     assert 0 <= qa["score"] < 100 and "greeting" in qa["items"]  # the agent's Korean is no 您好
 
     os.kill((await _transcriber(stack, "running"))["pid"], signal.SIGKILL)
@@ -170,16 +161,16 @@ async def test_without_a_model_calls_are_marked_for_the_backlog_which_hotline_tr
     await _transcriber(stack, "off")
     assert stack.health()["status"] == "ok"  # recordings wait for the backlog: not a fault
     _talk(stack, "caller", "대한민국")
-    done = stack.sipp("uac_talk.xml", 1, "-d", "6000", timeout=60)
+    done = stack.sipp("caller_talk", 1, "-d", "6000", timeout=60, keys={"caller": CALLER})
     assert done.returncode == 0, done.stdout[-2000:]
-    await _wait_ended(stack.db, 1)
-    (call,) = await _rows(stack.db, "SELECT id FROM calls")
-    (state,) = await _until(
-        "the call was not marked for the backlog",
-        10,
+    await wait_ended(stack.db, 1)
+    (call,) = await select(stack.db, "SELECT id FROM calls")
+    (state,) = await select_until(
         stack.db,
         "SELECT live_failed FROM transcription_state WHERE call_id = $1 AND live_failed IS NOT NULL",
         call["id"],
+        limit=10,
+        what="the call was not marked for the backlog",
     )
     url = f"ws://127.0.0.1:{stack.env['HOTLINE_TRANSCRIBE_PORT']}/asr"
     assert state["live_failed"].startswith(f"caller stream: transcription service at {url} unreachable")
@@ -188,16 +179,16 @@ async def test_without_a_model_calls_are_marked_for_the_backlog_which_hotline_tr
     env["HOTLINE_TRANSCRIBE_PORT"] = str(free_port())
     service = popen(stack.db, "transcribe", **env)
     try:
-        await _until(
-            "hotline transcribe did not transcribe the recording",
-            60,
+        await select_until(
             stack.db,
             "SELECT 1 FROM transcription_state WHERE call_id = $1 AND batch_done_at IS NOT NULL",
             call["id"],
+            limit=60,
+            what="hotline transcribe did not transcribe the recording",
         )
     finally:
         service.send_signal(signal.SIGINT)
         code, err = finish(service, 30)
     assert code == 0, err[-2000:]
-    rows = await _rows(stack.db, "SELECT channel, source FROM transcripts WHERE call_id = $1", call["id"])
+    rows = await select(stack.db, "SELECT channel, source FROM transcripts WHERE call_id = $1", call["id"])
     assert rows and {(r["channel"], r["source"]) for r in rows} == {("caller", "batch")}

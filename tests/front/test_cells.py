@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 
 from hotline.front.process import CellStatus, KamailioProcess
-from tests.front.conftest import StartFront, free_udp_port
-from tests.front.sipp import SippUas, call_scenario, rejected_call_scenario, run_uac, uas_scenario
+from tests.support.front import StartFront
+from tests.support.ports import free_port
+from tests.support.sipp import SippUas, run_uac
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(60)]
+
+CALLER = {"caller": "13900000000"}
 
 Cells = Callable[..., Awaitable[list[SippUas]]]
 
@@ -25,8 +28,8 @@ async def cells(workdir: Path) -> AsyncIterator[Cells]:
     async def start(*codes: int) -> list[SippUas]:
         new = []
         for code in codes:
-            reason = {200: "OK", 503: "Service Unavailable", 486: "Busy Here"}[code]
-            uas = SippUas(workdir, f"cell{len(running)}", free_udp_port(), uas_scenario(code, reason))
+            scenario = {200: "uas_answer", 503: "uas_unavailable", 486: "uas_busy"}[code]
+            uas = SippUas(workdir, f"cell{len(running)}", free_port(), scenario)
             await uas.start()
             running.append(uas)
             new.append(uas)
@@ -56,7 +59,15 @@ async def test_twelve_concurrent_calls_are_spread_over_three_cells_and_all_answe
     front = await start_front(tuple(f"127.0.0.1:{c.port}" for c in cell_list))
 
     result = await run_uac(
-        workdir, "callers", call_scenario(), front.params.sip_port, "12348", calls=12, rate=30, pause_ms=3000
+        workdir,
+        "callers",
+        "caller_silent",
+        front.params.sip_port,
+        "12348",
+        calls=12,
+        rate=30,
+        pause_ms=3000,
+        keys=CALLER,
     )
 
     assert result.ok, result.errors
@@ -72,7 +83,15 @@ async def test_calls_fail_over_past_a_cell_that_answers_503(
     front = await start_front((f"127.0.0.1:{refusing.port}", f"127.0.0.1:{good.port}"))
 
     result = await run_uac(
-        workdir, "callers", call_scenario(), front.params.sip_port, "12348", calls=6, rate=20, pause_ms=1000
+        workdir,
+        "callers",
+        "caller_silent",
+        front.params.sip_port,
+        "12348",
+        calls=6,
+        rate=20,
+        pause_ms=1000,
+        keys=CALLER,
     )
 
     assert result.ok, result.errors
@@ -84,11 +103,19 @@ async def test_calls_fail_over_past_a_dead_cell_which_probing_marks_inactive(
     start_front: StartFront, cells: Cells, workdir: Path
 ) -> None:
     first, second = await cells(200, 200)
-    dead = f"127.0.0.1:{free_udp_port()}"
+    dead = f"127.0.0.1:{free_port()}"
     front = await start_front((f"127.0.0.1:{first.port}", dead, f"127.0.0.1:{second.port}"))
 
     result = await run_uac(
-        workdir, "callers", call_scenario(), front.params.sip_port, "12348", calls=6, rate=20, pause_ms=1000
+        workdir,
+        "callers",
+        "caller_silent",
+        front.params.sip_port,
+        "12348",
+        calls=6,
+        rate=20,
+        pause_ms=1000,
+        keys=CALLER,
     )
 
     assert result.ok, result.errors
@@ -100,9 +127,9 @@ async def test_calls_fail_over_past_a_dead_cell_which_probing_marks_inactive(
 
 async def test_caller_gets_503_when_every_cell_fails(start_front: StartFront, cells: Cells, workdir: Path) -> None:
     (busy,) = await cells(486)
-    front = await start_front((f"127.0.0.1:{busy.port}", f"127.0.0.1:{free_udp_port()}"))
+    front = await start_front((f"127.0.0.1:{busy.port}", f"127.0.0.1:{free_port()}"))
 
-    result = await run_uac(workdir, "caller", rejected_call_scenario(503), front.params.sip_port, "12348")
+    result = await run_uac(workdir, "caller", "caller_rejected", front.params.sip_port, "12348", keys={"expect": "503"})
 
     assert result.ok, result.errors
     assert busy.invites()

@@ -9,7 +9,8 @@ import pytest
 
 from hotline.front.probe import sip_options
 from hotline.front.process import KamailioError
-from tests.front.conftest import StartFront, free_udp_port
+from tests.support.front import StartFront
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(60)]
 
@@ -33,7 +34,7 @@ async def test_start_answers_sip_and_stop_leaves_no_worker_behind(start_front: S
 
 
 async def test_start_fails_with_kamailios_reason_when_the_sip_port_is_taken(start_front: StartFront) -> None:
-    port = free_udp_port()
+    port = free_port()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
         squatter.bind(("127.0.0.1", port))
         with pytest.raises(KamailioError, match=r"(?i)bind|address already in use|exited"):

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 
 from hotline.front.probe import sip_options
-from tests.front.conftest import StartFront
-from tests.front.sip import _Collect, exchange, request, status
+from tests.support.front import StartFront
+from tests.support.sip import Collect, exchange, request, status
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(60)]
 
@@ -60,7 +60,7 @@ async def test_garbage_and_malformed_sip_do_not_kill_kamailio(start_front: Start
 async def burst(port: int, count: int) -> int:
     """Send `count` OPTIONS from one socket at about 250 per second; how many were answered."""
     loop = asyncio.get_running_loop()
-    transport, proto = await loop.create_datagram_endpoint(_Collect, remote_addr=("127.0.0.1", port))
+    transport, proto = await loop.create_datagram_endpoint(Collect, remote_addr=("127.0.0.1", port))
     try:
         local_port = transport.get_extra_info("sockname")[1]
         for _ in range(count):

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.front.conftest import StartFront, free_udp_port
-from tests.front.sipp import call_scenario, run_uac
+from tests.support.front import StartFront
+from tests.support.ports import free_port
+from tests.support.sipp import run_uac
 
 pytestmark = [
     pytest.mark.sip,
@@ -46,7 +47,7 @@ async def baresip(workdir: Path, front_port: int, user: str, password: str) -> A
         "\n".join(
             [
                 "poll_method epoll",
-                f"sip_listen 127.0.0.1:{free_udp_port()}",
+                f"sip_listen 127.0.0.1:{free_port()}",
                 f"module_path {MODULES}",
                 "module g711.so",
                 "module aufile.so",
@@ -83,7 +84,7 @@ async def baresip(workdir: Path, front_port: int, user: str, password: str) -> A
 
 
 async def test_baresip_registers_and_answers_a_call_from_a_cell(start_front: StartFront, workdir: Path) -> None:
-    cell_port = free_udp_port()
+    cell_port = free_port()
     front = await start_front((f"127.0.0.1:{cell_port}",))
 
     async with baresip(workdir, front.params.sip_port, "lawyer01", "secret") as log:
@@ -98,11 +99,12 @@ async def test_baresip_registers_and_answers_a_call_from_a_cell(start_front: Sta
         call = await run_uac(
             workdir,
             "cell",
-            call_scenario(caller="cell"),
+            "caller_silent",
             front.params.sip_port,
             "lawyer01",
             pause_ms=1000,
             local_port=cell_port,
+            keys={"caller": "cell"},
         )
 
         assert call.ok, call.errors + log.read_text()

@@ -11,18 +11,13 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from db import calls, suggestions, tickets
 from db import qa as qa_db
+from db import suggestions, tickets
 from hotline.analysis import AnalysisWorker, analyse_call
-from hotline.caller.phone import parse_caller
-from hotline.caller.privacy import NumberKeys
-from hotline.events import CallEvent
 from hotline.qa import QaRules, load_rules
 from hotline.tag import Taxonomy, load_taxonomy
-from tests.integration.cli import hotline
-
-KEYS = NumberKeys.from_master(b"k" * 32)
-CALLER = "13908712345"
+from tests.support.calls import CALLER, WAGES, answered_call
+from tests.support.cli import hotline
 
 
 @pytest.fixture(scope="module")
@@ -35,47 +30,11 @@ def rules() -> QaRules:
     return load_rules()
 
 
-WAGES = [
-    ("agent", 1_000, 4_000, "您好 一 二 三 四 八 很 高兴 为 您 服务"),
-    ("caller", 5_000, 15_000, "我 在 工地 上 干活 老板 拖欠 工资 三 个 月 了"),
-    ("caller", 15_500, 20_000, "我们 是 农民工 想 申请 法律 援助"),
-    ("agent", 21_000, 35_000, "您 可以 到 县 法律 援助 中心 申请 农民工 讨薪 不 需要 经济 困难 审查"),
-    ("caller", 36_000, 40_000, "好的 谢谢"),
-    ("agent", 41_000, 44_000, "还有 什么 可以 帮 您 感谢 您 的 来电 再见"),
-]
-
-
 async def agent(conn: asyncpg.Connection, username: str = "lawyer01") -> int:
     agent_id: int = await conn.fetchval(
         "INSERT INTO agents (username, display_name, role) VALUES ($1, '张律师', 'lawyer') RETURNING id", username
     )
     return agent_id
-
-
-async def answered_call(
-    conn: asyncpg.Connection,
-    agent_id: int | None,
-    segments: list[tuple[str, int, int, str]],
-    *,
-    queue: str = "legal_consult",
-    transcribed: bool = True,
-) -> UUID:
-    """A call that reached ``agent_id`` through ``queue``, ended, with batch transcript ``segments``."""
-    call_id = await calls.start(conn, sip_call_id=f"sip-{time.monotonic_ns()}", caller=parse_caller(CALLER), keys=KEYS)
-    await calls.answered(conn, call_id)
-    if agent_id is not None:
-        queue_id = await conn.fetchval("SELECT id FROM queues WHERE name = $1", queue)
-        await conn.execute("UPDATE calls SET queue_id = $2, agent_id = $3 WHERE id = $1", call_id, queue_id, agent_id)
-        await calls.add_event(conn, call_id, CallEvent.CONNECT, queue_id=queue_id, agent_id=agent_id)
-    await calls.end(conn, call_id, "answered" if agent_id else "ivr_only")
-    await conn.executemany(
-        """INSERT INTO transcripts (call_id, channel, start_ms, end_ms, text, confidence, source)
-           VALUES ($1, $2, $3, $4, $5, 0.9, 'batch')""",
-        [(call_id, *s) for s in segments],
-    )
-    if transcribed:
-        await conn.execute("INSERT INTO transcription_state (call_id, batch_done_at) VALUES ($1, now())", call_id)
-    return call_id
 
 
 async def snapshot(conn: asyncpg.Connection, call_id: UUID) -> dict[str, list[Any]]:
@@ -322,7 +281,8 @@ async def test_failed_quality_items_are_tagged_and_summarised_per_agent_and_queu
     quality = await conn.fetch("SELECT value FROM tags WHERE call_id = $1 AND kind = 'quality'", rude_call)
     assert {r["value"] for r in quality} == {"greeting", "closing", "forbidden_words"}
 
-    since, until = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    stamped = await conn.fetchval("SELECT now()")  # QA rows carry PostgreSQL's stamp, not this process's clock
+    since, until = stamped - dt.timedelta(hours=1), stamped + dt.timedelta(hours=1)
     by_agent = await qa_db.summary(conn, "agent", since=since, until=until)
     assert [(s.key, s.calls) for s in by_agent] == [("lawyer02", 1), ("lawyer01", 1)]  # lowest mean first
     assert by_agent[0].failures == {"greeting": 1, "closing": 1, "forbidden_words": 1}

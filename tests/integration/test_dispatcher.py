@@ -372,7 +372,7 @@ async def _wait_offered(conn: asyncpg.Connection, entry: int, limit: float = 15)
 async def test_hotline_dispatch_runs_alone_and_a_standby_takes_over_when_the_leader_stops(
     db: str, conn: asyncpg.Connection
 ) -> None:
-    from tests.integration.cli import finish, popen
+    from tests.support.cli import finish, popen
 
     first = popen(db, "dispatch", "--name", "first")
     deadline = asyncio.get_running_loop().time() + 20

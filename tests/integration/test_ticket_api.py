@@ -10,7 +10,6 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
@@ -137,7 +136,13 @@ async def test_agent_confirms_corrects_and_rejects_and_the_accuracy_counts_each_
         ("lawyer01", api.number, "service", "corrected"),
     ]
 
-    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    # Decisions are stamped by PostgreSQL (docs/architecture.md, "Whose clock wins"): ask for its day, which
+    # under faketime or HOTLINE_CLOCK is not the test process's day.
+    ((stamped,),) = await api.fetch(
+        "SELECT DISTINCT (decided_at AT TIME ZONE 'Asia/Shanghai')::date FROM ticket_suggestions "
+        "WHERE decided_at IS NOT NULL"
+    )
+    today = stamped.isoformat()
     status, report = await api.call("GET", f"/api/suggestions/accuracy?since={today}&until={today}", "boss")
     assert status == 200 and (report["since"], report["until"]) == (today, today)
     by_field = {f["field"]: f for f in report["fields"]}

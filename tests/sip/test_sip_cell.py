@@ -10,28 +10,20 @@ import time
 from pathlib import Path
 
 import pytest
-from sipkit import (
-    ROOT,
-    RtpPeer,
-    SipUa,
-    dominant,
-    free_udp_port,
-    goertzel,
-    rms,
-    run_sipp,
-    sipp_log,
-    wav_channels,
-    windows,
-)
+
+from tests.support import ROOT
+from tests.support.audio import dominant, goertzel, rms, wav_channels, windows
+from tests.support.cell import StartCell
+from tests.support.ports import free_port
+from tests.support.sip import RtpPeer, SipUa
+from tests.support.sipp import run_sipp, sipp_log
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(60)]
-
-from conftest import StartCell  # noqa: E402
 
 
 def test_cell_answers_and_the_caller_hears_the_prompt(start_cell: StartCell, rtp: RtpPeer, tmp_path: Path) -> None:
     cell = start_cell()
-    done = run_sipp("listen_caller.xml", cell.port, tmp_path / "sipp", keys={"rtp_port": str(rtp.port)})
+    done = run_sipp("caller_listen", cell.port, tmp_path / "sipp", keys={"rtp_port": str(rtp.port)})
     assert done.returncode == 0, sipp_log(tmp_path / "sipp", "errors.log") or done.stdout[-2000:]
     cell.wait_event("call_ended", timeout=10)
     packets = [p for p in rtp.received if p[1] == 0]
@@ -46,7 +38,7 @@ def test_cell_answers_and_the_caller_hears_the_prompt(start_cell: StartCell, rtp
 
 def test_rfc2833_digits_reach_the_handler_in_order(start_cell: StartCell, tmp_path: Path) -> None:
     cell = start_cell()
-    done = run_sipp("dtmf_caller.xml", cell.port, tmp_path / "sipp")
+    done = run_sipp("caller_dtmf", cell.port, tmp_path / "sipp")
     assert done.returncode == 0, sipp_log(tmp_path / "sipp", "errors.log") or done.stdout[-2000:]
     assert cell.wait_event("digits")["digits"] == "194"
     incoming = cell.wait_event("call_incoming")
@@ -73,7 +65,7 @@ def test_sip_info_digits_reach_the_handler(start_cell: StartCell, rtp: RtpPeer) 
 
 def test_recording_is_one_stereo_wav_with_the_caller_on_the_left(start_cell: StartCell, tmp_path: Path) -> None:
     cell = start_cell()
-    done = run_sipp("audio_caller.xml", cell.port, tmp_path / "sipp")
+    done = run_sipp("caller_speaks", cell.port, tmp_path / "sipp")
     assert done.returncode == 0, sipp_log(tmp_path / "sipp", "errors.log") or done.stdout[-2000:]
     ended = cell.wait_event("call_ended", timeout=15)
     assert ended["recording"], ended
@@ -88,7 +80,7 @@ def test_recording_is_one_stereo_wav_with_the_caller_on_the_left(start_cell: Sta
 
 
 def test_third_call_to_a_cap_4_cell_gets_503_with_retry_after(start_cell: StartCell, rtp: RtpPeer) -> None:
-    cell = start_cell(handler="sip_handlers:hold")
+    cell = start_cell(handler="hold")
     assert cell.wait_event("ready")["max_legs"] == 4
     uas = [SipUa(cell.port) for _ in range(3)]
     try:
@@ -132,8 +124,8 @@ def test_cell_answers_options_probes(start_cell: StartCell) -> None:
 def test_bridge_to_an_agent_carries_audio_both_ways_and_records_two_channels(
     start_cell: StartCell, rtp: RtpPeer
 ) -> None:
-    agent = start_cell("agent", handler="sip_handlers:agent")
-    cell = start_cell("cell1", handler="sip_handlers:bridge", extra_env={"HOTLINE_TEST_AGENT_URI": agent.uri})
+    agent = start_cell("agent", handler="agent")
+    cell = start_cell("cell1", handler="bridge", extra_env={"HOTLINE_TEST_AGENT_URI": agent.uri})
     ua = SipUa(cell.port)
     try:
         rtp.tone = 600.0
@@ -159,8 +151,8 @@ def test_bridge_to_an_agent_carries_audio_both_ways_and_records_two_channels(
 
 
 def test_dial_to_a_busy_agent_fails_fast_with_the_reason(start_cell: StartCell, rtp: RtpPeer) -> None:
-    agent = start_cell("agent", handler="sip_handlers:busy")
-    cell = start_cell("cell1", handler="sip_handlers:bridge", extra_env={"HOTLINE_TEST_AGENT_URI": agent.uri})
+    agent = start_cell("agent", handler="busy")
+    cell = start_cell("cell1", handler="bridge", extra_env={"HOTLINE_TEST_AGENT_URI": agent.uri})
     ua = SipUa(cell.port)
     try:
         assert ua.invite(rtp.port, [0, 101]).status == 200
@@ -174,9 +166,7 @@ def test_dial_to_a_busy_agent_fails_fast_with_the_reason(start_cell: StartCell, 
 
 
 def test_dial_to_nobody_fails_with_timeout_or_unreachable(start_cell: StartCell, rtp: RtpPeer) -> None:
-    cell = start_cell(
-        handler="sip_handlers:bridge", extra_env={"HOTLINE_TEST_AGENT_URI": f"sip:agent@127.0.0.1:{free_udp_port()}"}
-    )
+    cell = start_cell(handler="bridge", extra_env={"HOTLINE_TEST_AGENT_URI": f"sip:agent@127.0.0.1:{free_port()}"})
     ua = SipUa(cell.port)
     try:
         assert ua.invite(rtp.port, [0, 101]).status == 200
@@ -188,7 +178,7 @@ def test_dial_to_nobody_fails_with_timeout_or_unreachable(start_cell: StartCell,
 
 
 def test_sigterm_drains_refuses_new_calls_then_exits(start_cell: StartCell, rtp: RtpPeer) -> None:
-    cell = start_cell(handler="sip_handlers:hold", extra_args=["--drain-timeout", "2"])
+    cell = start_cell(handler="hold", extra_args=["--drain-timeout", "2"])
     first, late = SipUa(cell.port), SipUa(cell.port)
     try:
         assert first.invite(rtp.port, [0, 101]).status == 200
@@ -206,7 +196,7 @@ def test_sigterm_drains_refuses_new_calls_then_exits(start_cell: StartCell, rtp:
 
 
 def test_hold_sends_sendonly_and_resume_sendrecv(start_cell: StartCell, rtp: RtpPeer) -> None:
-    cell = start_cell(handler="sip_handlers:hold_resume")
+    cell = start_cell(handler="hold_resume")
     ua = SipUa(cell.port)
     try:
         assert ua.invite(rtp.port, [0, 101]).status == 200
@@ -227,7 +217,7 @@ def test_hold_sends_sendonly_and_resume_sendrecv(start_cell: StartCell, rtp: Rtp
 
 def test_blind_transfer_sends_refer_and_ends_the_leg(start_cell: StartCell, rtp: RtpPeer) -> None:
     target = "sip:8001@127.0.0.1:5999"
-    cell = start_cell(handler="sip_handlers:transfer", extra_env={"HOTLINE_TEST_TRANSFER_URI": target})
+    cell = start_cell(handler="transfer", extra_env={"HOTLINE_TEST_TRANSFER_URI": target})
     ua = SipUa(cell.port)
     try:
         assert ua.invite(rtp.port, [0, 101]).status == 200
@@ -245,7 +235,7 @@ def test_blind_transfer_sends_refer_and_ends_the_leg(start_cell: StartCell, rtp:
 
 
 def test_audio_tap_delivers_the_callers_frames_to_a_queue(start_cell: StartCell, rtp: RtpPeer) -> None:
-    cell = start_cell(handler="sip_handlers:tap_queue")
+    cell = start_cell(handler="tap_queue")
     ua = SipUa(cell.port)
     try:
         rtp.tone = 600.0
@@ -265,7 +255,7 @@ def test_cell_refuses_to_start_without_a_valid_prompt(tmp_path: Path, content: b
     if content is not None:
         (prompts / "welcome.wav").write_bytes(content)
     done = subprocess.run(
-        [sys.executable, "-m", "hotline.sip.cell", "--name", "c", "--port", str(free_udp_port()),
+        [sys.executable, "-m", "hotline.sip.cell", "--name", "c", "--port", str(free_port()),
          "--prompts", str(prompts), "--recordings", str(tmp_path / "rec")],
         capture_output=True, text=True, timeout=20, cwd=ROOT, check=False,
     )  # fmt: skip

@@ -8,30 +8,37 @@ import asyncio
 import time
 from pathlib import Path
 
-from sipkit import RtpPeer, SipUa, dominant, free_udp_port, rms, wav_channels
-
-from tests.front.conftest import AGENTS, StartFront, front_db, workdir  # noqa: F401 (fixtures)
-from tests.front.conftest import start_front as start_front
-from tests.front.sipp import register_scenario, run_uac
+from tests.support.audio import dominant, rms, wav_channels
+from tests.support.cell import StartCell
+from tests.support.front import AGENTS, StartFront
+from tests.support.ports import free_port
+from tests.support.sip import RtpPeer, SipUa
+from tests.support.sipp import register_keys, run_uac
 
 
 async def test_caller_through_the_front_is_bridged_to_a_registered_agent(
     start_front: StartFront,
-    workdir: Path,  # noqa: F811
-    start_cell,  # type: ignore[no-untyped-def]
+    workdir: Path,
+    start_cell: StartCell,
     rtp: RtpPeer,
 ) -> None:
-    front_port = free_udp_port()
+    front_port = free_port()
     username, password = next(iter(AGENTS.items()))
-    agent = start_cell("agent", handler="sip_handlers:agent")
+    agent = start_cell("agent", handler="agent")
     cell = start_cell(
         "cell1",
-        handler="sip_handlers:bridge",
+        handler="bridge",
         extra_env={"HOTLINE_TEST_AGENT_URI": f"sip:{username}@127.0.0.1:{front_port}"},
     )
     front = await start_front((f"127.0.0.1:{cell.port}",), sip_port=front_port)
     registered = await run_uac(
-        workdir, "register", register_scenario(username, password, f"127.0.0.1:{agent.port}", 200), front_port, "x"
+        workdir,
+        "register",
+        "register",
+        front_port,
+        "x",
+        keys=register_keys(username, f"127.0.0.1:{agent.port}"),
+        auth=(username, password),
     )
     assert registered.ok, registered.errors
     assert await front.contacts(username), "the agent's registration is not in the location table"

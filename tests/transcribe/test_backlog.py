@@ -9,7 +9,8 @@ import asyncpg
 
 from hotline.transcribe import backlog
 from hotline.transcribe.models import ModelPool
-from tests.transcribe.conftest import new_call, silence, speak, stereo
+from tests.support.audio import silence, speak, stereo
+from tests.support.transcribe import new_call
 
 
 async def add_recording(pg: asyncpg.Pool, call_id: object, path: Path, ended_ago: float) -> int:

@@ -25,8 +25,9 @@ from hotline.config import TranscribeSettings
 from hotline.sip.call import CallLeg
 from hotline.transcribe import backlog
 from hotline.transcribe.models import ModelPool
-from tests.conftest import free_port
-from tests.transcribe.conftest import Service, new_call, silence, speak, stereo
+from tests.support.audio import silence, speak, stereo
+from tests.support.ports import free_port
+from tests.support.transcribe import Service, new_call
 
 FRAME = 320  # bytes: 20 ms of 8 kHz 16-bit mono
 

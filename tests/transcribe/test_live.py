@@ -11,7 +11,8 @@ import asyncpg
 import pytest
 
 from hotline.transcribe.events import Final
-from tests.transcribe.conftest import Service, new_call, speak
+from tests.support.audio import speak
+from tests.support.transcribe import Service, new_call
 
 PHRASE = "안녕하세요 감사합니다"
 

@@ -13,8 +13,9 @@ import pytest
 
 from hotline.transcribe.audio import Resampler
 from hotline.transcribe.models import ModelError, ModelPool, check_model_path
-from tests.conftest import ROOT
-from tests.transcribe.conftest import korean_model_path, speak
+from tests.support import ROOT
+from tests.support.audio import speak
+from tests.support.transcribe import korean_model_path
 
 
 def test_missing_model_path_is_a_startup_error_naming_the_path(tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ import pytest
 from hotline.tag import load_taxonomy
 from hotline.transcribe.events import Risk
 from hotline.transcribe.risk import RiskDetector, normalize
-from tests.transcribe.conftest import Service, new_call, speak
+from tests.support.audio import speak
+from tests.support.transcribe import Service, new_call
 
 # ------------------------------------------------------------------ the detector, no IO
 

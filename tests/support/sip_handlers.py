@@ -1,4 +1,4 @@
-"""Call handlers that the test cells load with ``--handler sip_handlers:NAME``."""
+"""Call handlers that the test cells load with ``--handler tests.support.sip_handlers:NAME``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import asyncio
 import os
 from array import array
 
-from sipkit import dominant
-
 from hotline.sip.call import CallLeg, DialError
 from hotline.sip.cell import uses_prompts
+from tests.support.audio import dominant
 
 
 @uses_prompts("welcome.wav")

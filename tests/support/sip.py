@@ -1,229 +1,23 @@
-"""Real SIP peers on loopback for the cell tests: a cell subprocess, a minimal UDP SIP user agent, an RTP
-endpoint that sends and measures PCMU, sipp runs, and tone analysis. Nothing here imports pjsua2."""
+"""SIP peers for the tests, over UDP on 127.0.0.1, for what sipp cannot express: a minimal user agent with an
+RTP endpoint that sends and measures PCMU, and hand-made messages (silence, garbage, odd headers)."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 import math
-import os
 import random
 import re
-import signal
+import secrets
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from array import array
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-SCENARIOS = HERE / "scenarios"
-SIPP_PCAPS = Path("/usr/share/sip-tester")
+from tests.support.audio import ULAW_DECODE, linear_to_ulaw, tone_pcm
+
 HOST = "127.0.0.1"
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def rtp_base() -> int:
-    return random.randrange(30000, 60000, 200)
-
-
-# ------------------------------------------------------------------ audio
-
-
-def _ulaw_to_linear(u: int) -> int:
-    u = ~u & 0xFF
-    t = ((u & 0x0F) << 3) + 0x84
-    t <<= (u & 0x70) >> 4
-    return (0x84 - t) if (u & 0x80) else (t - 0x84)
-
-
-ULAW_DECODE = [_ulaw_to_linear(i) for i in range(256)]
-
-
-def _linear_to_ulaw(sample: int) -> int:
-    bias, clip = 0x84, 32635
-    sign = 0x80 if sample < 0 else 0
-    sample = min(abs(sample), clip) + bias
-    exponent = 7
-    for exp in range(7, -1, -1):
-        if sample & (0x4000 >> (7 - exp)):
-            exponent = exp
-            break
-    else:
-        exponent = 0
-    mantissa = (sample >> (exponent + 3)) & 0x0F
-    return ~(sign | (exponent << 4) | mantissa) & 0xFF
-
-
-def tone_pcm(freq: float, samples: int, start: int = 0, amplitude: float = 8000.0) -> list[int]:
-    return [int(amplitude * math.sin(2 * math.pi * freq * (start + i) / 8000)) for i in range(samples)]
-
-
-def goertzel(samples: list[int] | array[int], freq: float, rate: int = 8000) -> float:
-    """Power of ``freq`` in ``samples``, normalised by the number of samples."""
-    coeff = 2 * math.cos(2 * math.pi * freq / rate)
-    s1 = s2 = 0.0
-    for x in samples:
-        s1, s2 = x + coeff * s1 - s2, s1
-    return (s1 * s1 + s2 * s2 - coeff * s1 * s2) / max(len(samples), 1)
-
-
-def rms(samples: list[int] | array[int]) -> float:
-    if not samples:
-        return 0.0
-    return math.sqrt(sum(x * x for x in samples) / len(samples))
-
-
-def dominant(samples: list[int] | array[int], freqs: list[float]) -> float:
-    return max(freqs, key=lambda f: goertzel(samples, f))
-
-
-# ------------------------------------------------------------------ prompts
-
-
-def make_tone_wav(path: Path, freq: float, seconds: float) -> Path:
-    subprocess.run(
-        [
-            "sox",
-            "-n",
-            "-r",
-            "8000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            str(path),
-            "synth",
-            str(seconds),
-            "sine",
-            str(freq),
-            "vol",
-            "0.5",
-        ],
-        check=True,
-    )
-    return path
-
-
-def make_prompts(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    make_tone_wav(directory / "welcome.wav", 440, 1.5)
-    make_tone_wav(directory / "agent_tone.wav", 1000, 2.0)
-    return directory
-
-
-# ------------------------------------------------------------------ the cell process
-
-
-@dataclass
-class CellProcess:
-    """``python -m hotline.sip.cell`` as a child process; its JSON status lines are collected by a thread."""
-
-    name: str
-    port: int
-    prompts: Path
-    recordings: Path
-    handler: str = "hotline.sip.demo:handle"
-    extra_env: dict[str, str] = field(default_factory=dict)
-    extra_args: list[str] = field(default_factory=list)
-    proc: subprocess.Popen[str] | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
-    _cond: threading.Condition = field(default_factory=threading.Condition)
-    _reader: threading.Thread | None = None
-    stderr_path: Path | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"sip:{self.name}@{HOST}:{self.port}"
-
-    def start(self, wait_ready: bool = True) -> CellProcess:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(ROOT), env.get("PYTHONPATH", "")])
-        env.update(self.extra_env)
-        self.stderr_path = self.recordings.parent / f"{self.name}.stderr"
-        self.recordings.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            sys.executable, "-m", "hotline.sip.cell", "--name", self.name, "--host", HOST, "--port", str(self.port),
-            "--prompts", str(self.prompts), "--recordings", str(self.recordings), "--rtp-port", str(rtp_base()),
-            "--handler", self.handler, *self.extra_args,
-        ]  # fmt: skip
-        with self.stderr_path.open("w") as err:
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT, env=env)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        if wait_ready:
-            self.wait_event("ready", timeout=15)
-        return self
-
-    def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._cond:
-                self.lines.append(line)
-                if line.startswith("{"):
-                    self.events.append(json.loads(line))
-                self._cond.notify_all()
-        with self._cond:
-            self._cond.notify_all()
-
-    def wait_event(self, event: str, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for e in self.events:
-                    if e.get("event") == event and all(e.get(k) == v for k, v in match.items()):
-                        return e
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.proc is not None and self.proc.poll() is not None and not self._more()):
-                    raise AssertionError(
-                        f"cell {self.name}: no {event!r} {match} in {timeout} s; got "
-                        f"{[e.get('event') for e in self.events]}\nstderr:\n{self.stderr()}"
-                    )
-                self._cond.wait(min(left, 0.2))
-
-    def _more(self) -> bool:
-        return self._reader is not None and self._reader.is_alive()
-
-    def find(self, event: str) -> list[dict[str, Any]]:
-        with self._cond:
-            return [e for e in self.events if e.get("event") == event]
-
-    def stderr(self) -> str:
-        if self.stderr_path is None or not self.stderr_path.exists():
-            return ""
-        return self.stderr_path.read_text(errors="replace")[-4000:]
-
-    def stop(self, timeout: float = 20.0) -> int:
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait(5)
-        if self._reader is not None:
-            self._reader.join(5)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
-        return code
-
-
-# ------------------------------------------------------------------ RTP
 
 
 class RtpPeer:
@@ -266,7 +60,7 @@ class RtpPeer:
             time.sleep(max(next_at - time.monotonic(), 0))
             if self.tone is None or self.remote is None:
                 continue
-            payload = bytes(_linear_to_ulaw(s) for s in tone_pcm(self.tone, 160, start=n * 160))
+            payload = bytes(linear_to_ulaw(s) for s in tone_pcm(self.tone, 160, start=n * 160))
             header = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
             try:
                 self.sock.sendto(header + payload, self.remote)
@@ -286,9 +80,6 @@ class RtpPeer:
         for t in self._threads:
             t.join(2)
         self.sock.close()
-
-
-# ------------------------------------------------------------------ a minimal SIP UA over UDP
 
 
 @dataclass
@@ -475,40 +266,57 @@ class SipUa:
         self.sock.close()
 
 
-# ------------------------------------------------------------------ sipp
+# ------------------------------------------------------------------ hand-made messages
 
 
-def run_sipp(scenario: str, port: int, workdir: Path, keys: dict[str, str] | None = None,
-             timeout: float = 40.0) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    """Run one call of ``scenarios/<scenario>`` against 127.0.0.1:port; pcaps are linked into ``workdir``."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    for pcap in SIPP_PCAPS.glob("*.pcap"):
-        link = workdir / pcap.name
-        if not link.exists():
-            link.symlink_to(pcap)
-    cmd = ["sipp", "-sf", str(SCENARIOS / scenario), "-m", "1", "-i", HOST, "-p", str(free_udp_port()),
-           "-mp", str(rtp_base() + 100), "-timeout", f"{int(timeout) - 5}s", "-trace_err", "-trace_msg",
-           "-nostdin"]  # fmt: skip
-    for k, v in (keys or {}).items():
-        cmd += ["-key", k, v]
-    cmd.append(f"{HOST}:{port}")
-    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False)
+def request(method: str, ruri: str, port: int, local_port: int, user_agent: str = "hotline-test") -> bytes:
+    lines = [
+        f"{method} {ruri} SIP/2.0",
+        f"Via: SIP/2.0/UDP 127.0.0.1:{local_port};branch=z9hG4bK{secrets.token_hex(6)};rport",
+        "Max-Forwards: 70",
+        f"From: <sip:13900000000@127.0.0.1:{local_port}>;tag={secrets.token_hex(4)}",
+        f"To: <{ruri}>",
+        f"Call-ID: {secrets.token_hex(10)}@test",
+        f"CSeq: 1 {method}",
+        f"Contact: <sip:13900000000@127.0.0.1:{local_port}>",
+        f"User-Agent: {user_agent}",
+        "Content-Length: 0",
+        "",
+        "",
+    ]
+    return "\r\n".join(lines).encode()
 
 
-def sipp_log(workdir: Path, suffix: str) -> str:
-    return "\n".join(p.read_text(errors="replace") for p in workdir.glob(f"*{suffix}"))
+class Collect(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.received: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.received.put_nowait(data)
 
 
-def wav_channels(path: Path) -> tuple[int, int, list[array[int]]]:
-    """(rate, channels, samples per channel) of a 16-bit WAV."""
-    import wave
+async def exchange(port: int, build: object, wait: float = 2.0) -> list[bytes]:
+    """Send one datagram to 127.0.0.1:port (bytes, or a callable of our local port) and collect replies."""
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_datagram_endpoint(Collect, remote_addr=("127.0.0.1", port))
+    try:
+        local_port = transport.get_extra_info("sockname")[1]
+        data = build(local_port) if callable(build) else build
+        assert isinstance(data, bytes)
+        transport.sendto(data)
+        replies: list[bytes] = []
+        deadline = loop.time() + wait
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                replies.append(await asyncio.wait_for(proto.received.get(), remaining))
+            except TimeoutError:
+                break
+            if replies[-1].startswith(b"SIP/2.0 ") and status(replies[-1]) >= 200:
+                break
+        return replies
+    finally:
+        transport.close()
 
-    with wave.open(str(path), "rb") as w:
-        rate, nch = w.getframerate(), w.getnchannels()
-        data = array("h", w.readframes(w.getnframes()))
-    return rate, nch, [data[i::nch] for i in range(nch)]
 
-
-def windows(samples: array[int], size: int = 1600) -> Iterator[array[int]]:
-    for i in range(0, len(samples) - size + 1, size):
-        yield samples[i : i + size]
+def status(reply: bytes) -> int:
+    return int(reply.split(b" ", 2)[1])
