@@ -351,14 +351,14 @@ async def test_worker_catches_up_on_calls_transcribed_while_it_was_down(
 
 
 def test_cli_analyses_pending_calls_and_reports_scores_without_caller_numbers(db: str) -> None:
-    async def setup() -> UUID:
+    async def setup() -> tuple[UUID, dt.datetime]:
         conn = await asyncpg.connect(db)
         try:
-            return await answered_call(conn, await agent(conn), WAGES)
+            return await answered_call(conn, await agent(conn), WAGES), await conn.fetchval("SELECT now()")
         finally:
             await conn.close()
 
-    call_id = asyncio.run(setup())
+    call_id, stamps = asyncio.run(setup())
     done = hotline(db, "analyse")
     assert done.returncode == 0, done.stderr
     assert f"call {call_id}: 劳动争议 / 法律援助 / 农民工欠薪;" in done.stdout
@@ -367,7 +367,9 @@ def test_cli_analyses_pending_calls_and_reports_scores_without_caller_numbers(db
     again = hotline(db, "analyse", "--call", str(call_id))
     assert again.returncode == 0 and "QA 100" in again.stdout, again.stderr
 
-    report = hotline(db, "qa", "report", "--agent", "lawyer01")
+    # The default period ends "today" by the service's clock: pin it to PostgreSQL's, which stamped the calls
+    # (under faketime the test process's clock is elsewhere).
+    report = hotline(db, "qa", "report", "--agent", "lawyer01", HOTLINE_CLOCK=stamps.isoformat())
     assert report.returncode == 0, report.stderr
     lines = report.stdout.splitlines()
     assert any(line.split()[:4] == ["lawyer01", "张律师", "1", "100.0"] for line in lines), report.stdout

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from db import agents, tickets
 from hotline.analysis import analyse_call
-from hotline.clock import SYSTEM
+from hotline.clock import ShiftedClock
 from hotline.config import Settings
 from hotline.qa import load_rules
 from hotline.supervisor.service import make_app
@@ -69,8 +69,11 @@ async def api(db: str) -> AsyncIterator[Api]:
         await agents.create(conn, "boss", "王主任", "supervisor", PASSWORD)
         call_id = await answered_call(conn, lawyer.id, WAGES)
         outcome = await analyse_call(conn, call_id, load_taxonomy(), load_rules())
+        stamps = await conn.fetchval("SELECT now()")
     assert outcome.ticket_number is not None
-    runner = web.AppRunner(make_app(Settings(), pool, SYSTEM), access_log=None)
+    # The app's "today" (default periods) on the clock PostgreSQL stamps the rows with: under faketime the test
+    # process's clock is elsewhere, as it would be for a service run with HOTLINE_CLOCK.
+    runner = web.AppRunner(make_app(Settings(), pool, ShiftedClock(stamps)), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     async with aiohttp.ClientSession() as session:
