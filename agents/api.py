@@ -76,12 +76,31 @@ def decode(raw: bytes | str, example: str) -> Any:
         raise BadRequest(f"body: expected JSON such as {example}") from None
 
 
+def _is_page(request: web.Request) -> bool:
+    handler = request.match_info.handler if request.match_info.http_exception is None else None
+    return bool(getattr(getattr(handler, "__agents_access__", None), "page", False))
+
+
+def _answer(request: web.Request, status: int, body: dict[str, Any], headers: dict[str, str] | None) -> web.Response:
+    if _is_page(request):  # a browser page: the message as a page, in the console's language
+        import aiohttp_jinja2
+
+        return aiohttp_jinja2.render_template("error.html", request, {"status": status, **body}, status=status)
+    return json_response(body, status, headers)
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return json_response({"error": exc.message}, exc.status, exc.headers)
+        body: dict[str, Any] = {"error": exc.message}
+        fields = getattr(exc, "fields", None)
+        if fields:
+            body["fields"] = fields
+        return _answer(request, exc.status, body, exc.headers)
     except _DOMAIN_KINDS as exc:
         status = next(code for kind, code in DOMAIN_ERRORS if isinstance(exc, kind))
-        return json_response({"error": str(exc)}, status)
+        return _answer(request, status, {"error": str(exc)}, None)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return _answer(request, exc.status, {"error": f"request body too large: {exc.text}"}, None)

@@ -12,16 +12,27 @@ route must declare its audience (``agents.auth.requires`` or ``public``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 
-from agents.api import json_errors
-from agents.auth import authentication
-from agents.keys import CLOCK, POOL, SETTINGS
+from agents.account import http as account_http
+from agents.admin import http as admin_http
+from agents.api import Handler, json_errors
+from agents.auth import authentication, public
+from agents.desk import http as desk_http
+from agents.desk.services import snapshot
+from agents.keys import CLOCK, HUB, POOL, REGISTRAR, SETTINGS
+from agents.live import http as live_http
+from agents.live.hub import Hub
 from agents.state import http as state_http
 from agents.suggestions import http as suggestions_http
+from agents.supervisor import http as supervisor_http
+from agents.supervisor.services import wallboard
 from agents.tickets import http as tickets_http
 from hotline.clock import Clock
 from hotline.config import Settings
@@ -34,12 +45,85 @@ AREAS: dict[str, Callable[[], web.Application]] = {
 }
 
 
-def create_app(pool: Any, settings: Settings, clock: Clock) -> web.Application:
-    """The web app over ``pool`` (owned by the caller, who closes it), reading the time from ``clock``."""
-    app = web.Application(middlewares=[json_errors, authentication])
+# The console's areas, mounted on the root app: pages and what they call.
+CONSOLE: dict[str, Callable[[], web.Application]] = {
+    "/account": account_http.create_app,
+    "/agent": desk_http.create_app,
+    "/supervisor": supervisor_http.create_app,
+    "/admin": admin_http.create_app,
+    "/live": live_http.create_app,
+}
+HERE = Path(__file__).parent
+CSP = "default-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; frame-ancestors 'none'"
+
+
+def create_app(pool: Any, settings: Settings, clock: Clock, *, guarded: bool = True) -> web.Application:
+    """The JSON API over ``pool`` (owned by the caller, who closes it), reading the time from ``clock``.
+    ``guarded`` adds the error and authentication middlewares (off when a root app that has them mounts it)."""
+    app = web.Application(middlewares=[json_errors, authentication] if guarded else [])
     app[POOL] = pool
     app[SETTINGS] = settings
     app[CLOCK] = clock
     for prefix, area in AREAS.items():
         app.add_subapp(prefix, area())
     return app
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.content_type == "text/html":
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@public
+async def home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/agent/")
+
+
+def create_root(pool: Any, settings: Settings, clock: Clock, registrar: Any = None) -> web.Application:
+    """The whole web app: the console's pages, its websocket, the JSON API under /api, the static files.
+    Every route declares its audience (the root's authentication middleware refuses those that do not);
+    ``registrar`` answers whether an agent's phone is registered (agents.registrar)."""
+    root = web.Application(
+        middlewares=[security_headers, json_errors, authentication],
+        client_max_size=settings.console.max_body_kb * 1024,
+    )
+    root[POOL] = pool
+    root[SETTINGS] = settings
+    root[CLOCK] = clock
+    root[REGISTRAR] = registrar
+    aiohttp_jinja2.setup(root, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    root.router.add_get("/", home)
+    root.router.add_static("/static/", HERE / "static", name="static")
+    for prefix, area in CONSOLE.items():
+        root.add_subapp(prefix, area())
+    root.add_subapp(PREFIX, create_app(pool, settings, clock, guarded=False))
+    root.cleanup_ctx.append(_hub(pool, settings))
+    return root
+
+
+def _hub(pool: Any, settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        if pool is None:
+            yield
+            return
+
+        async def desk(conn: Any, agent: Any) -> dict[str, Any]:
+            return await snapshot(conn, agent, settings)
+
+        async def board(conn: Any) -> dict[str, Any]:
+            return await wallboard(conn, settings.timezone)
+
+        hub = Hub(pool, desk, board)
+        app[HUB] = hub
+        await hub.start()
+        yield
+        await hub.close()
+
+    return run

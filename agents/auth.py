@@ -1,10 +1,22 @@
-"""Who may call a route: HTTP Basic over the agent's console password (argon2), checked by one middleware.
+"""Who may call a route, checked by one middleware: a console session (cookie) or HTTP Basic.
+
+Two ways in, for two kinds of client:
+
+- **Browsers** log in at ``/account/login`` and get a server-side session (``agents.session``): an HttpOnly,
+  SameSite=Strict cookie. Every state-changing request of a session carries its CSRF token (header
+  ``X-CSRF-Token`` or form field ``csrf``); without it the request is refused (403).
+- **Scripts** (``hotline agent login|pause|...``, a case system pulling referrals) send HTTP Basic with the
+  agent's console password (argon2id) on every request: no session to steal or expire, nothing stored on the
+  client. A state-changing Basic request must send ``Content-Type: application/json``: a browser cannot send
+  that across origins without a CORS preflight, which this server never grants, so a cached Basic credential
+  cannot be ridden by another site (CSRF).
 
 Every handler declares its audience: ``@requires("agent")`` (any active agent), ``@requires("supervisor")``
-(supervisors and admins), ``@requires("admin")``, or ``@public``. The ``authentication`` middleware reads the
-declaration of the matched route before the handler runs: it answers 400/401 on missing or wrong credentials and
-403 to an agent without the role, else puts the agent in ``request[AGENT]``. A route that declares nothing is
-refused (and ``tests/integration/test_web_auth.py`` fails the build on it).
+(supervisors and admins), ``@requires("admin")``, or ``@public``; ``page=True`` marks a browser page, which
+sends an unauthenticated visitor to the login page instead of answering 401. The ``authentication`` middleware
+reads the declaration of the matched route before the handler runs: it answers 400/401 on missing or wrong
+credentials and 403 to an agent without the role, else puts the agent in ``request[AGENT]``. A route that
+declares nothing is refused (and ``tests/integration/test_web_auth.py`` fails the build on it).
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 from aiohttp import web
 
+from agents import session as sessions
 from agents.api import BadRequest, Forbidden, Handler, Unauthorized
 from agents.keys import POOL
 from db import agents
@@ -43,15 +56,16 @@ class Access:
 
     role: Role | None
     action: str = ANY_USE
+    page: bool = False  # a browser page: the unauthenticated are sent to the login page, errors shown as HTML
 
 
-def requires(role: Role, action: str = ANY_USE) -> Callable[[H], H]:
+def requires(role: Role, action: str = ANY_USE, *, page: bool = False) -> Callable[[H], H]:
     """Mark a handler as open to agents holding ``role``."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
 
     def mark(handler: H) -> H:
-        setattr(handler, _ACCESS, Access(role, action))
+        setattr(handler, _ACCESS, Access(role, action, page))
         return handler
 
     return mark
@@ -60,6 +74,12 @@ def requires(role: Role, action: str = ANY_USE) -> Callable[[H], H]:
 def public(handler: H) -> H:
     """Mark a handler as open without credentials."""
     setattr(handler, _ACCESS, Access(None))
+    return handler
+
+
+def public_page(handler: H) -> H:
+    """Mark a browser page as open without credentials (the login page)."""
+    setattr(handler, _ACCESS, Access(None, page=True))
     return handler
 
 
@@ -107,6 +127,33 @@ async def authenticate(request: web.Request) -> agents.Agent:
     return agent
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _agent_of(request: web.Request, access: Access) -> agents.Agent:
+    """The agent behind the request: its console session, else its Basic credentials (checked for CSRF)."""
+    session = await sessions.current(request)
+    unsafe = request.method not in SAFE_METHODS
+    if session is not None:
+        if unsafe:
+            sessions.check_csrf(request, session, await _form_token(request))
+        return session.agent
+    if "Authorization" not in request.headers and access.page:
+        raise web.HTTPSeeOther(sessions.login_url(request))
+    agent = await authenticate(request)
+    if unsafe and request.content_type != "application/json":
+        raise Forbidden(f"{request.method} with HTTP Basic: expected Content-Type application/json")
+    return agent
+
+
+async def _form_token(request: web.Request) -> str | None:
+    if request.headers.get(sessions.CSRF_HEADER) or request.content_type not in sessions.FORM_TYPES:
+        return None
+    form = await request.post()
+    token = form.get("csrf")
+    return token if isinstance(token, str) else None
+
+
 @web.middleware
 async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
     match = request.match_info
@@ -117,7 +164,7 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
         log.error("route %s %s declares no access (requires(role) or public): refused", request.method, request.path)
         raise Forbidden(f"{request.method} {request.path} is closed: its handler declares no role")
     if access.role is not None:
-        agent = await authenticate(request)
+        agent = await _agent_of(request, access)
         if not holds(agent, access.role):
             raise Forbidden(refusal(agent, access.action))
         request[AGENT] = agent

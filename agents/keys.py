@@ -12,6 +12,8 @@ from aiohttp import web
 from hotline.clock import Clock
 from hotline.config import Settings
 
-POOL = web.AppKey("pool", Any)
+POOL: web.AppKey[Any] = web.AppKey("pool")
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
+REGISTRAR: web.AppKey[Any] = web.AppKey("registrar")  # agents.registrar.FrontRegistrar or anything with contacts()
+HUB: web.AppKey[Any] = web.AppKey("hub")  # agents.live.hub.Hub: the websockets and their LISTEN connection

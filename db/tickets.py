@@ -82,6 +82,7 @@ class Ticket:
     flags: list[str]
     facts: str
     answer: str
+    disposition: str | None
     referral: str | None
     legal_aid_hint: bool
     deadline: dt.datetime | None

@@ -95,6 +95,17 @@ class QaSettings(_Section):
     poll_interval: float = Field(default=30.0, gt=0)  # seconds between the analysis worker's polls
 
 
+class ConsoleSettings(_Section):
+    idle_minutes: int = Field(default=30, ge=1, le=24 * 60)  # a session unused this long is over
+    absolute_hours: int = Field(default=12, ge=1, le=7 * 24)  # a session this old is over, used or not
+    login_failures: int = Field(default=10, ge=1)  # per account and per address within login_window_minutes
+    login_window_minutes: int = Field(default=15, ge=1)
+    secure_cookies: bool = False  # set true when the console is served over HTTPS (a proxy in front)
+    require_registration: bool = True  # an agent may go available only while their phone is registered
+    ticket_deadline_hours: int = Field(default=72, ge=1)  # a work order's deadline from its creation
+    max_body_kb: int = Field(default=256, ge=1)  # larger request bodies are refused (413)
+
+
 class Settings(_Section):
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
@@ -108,6 +119,7 @@ class Settings(_Section):
     flows: FlowSettings = FlowSettings()
     transcribe: TranscribeSettings = TranscribeSettings()
     qa: QaSettings = QaSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
 
 def _env_names() -> dict[str, tuple[str, ...]]:

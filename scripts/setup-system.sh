@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(postgresql postgresql-client kamailio kamailio-postgres-modules kamailio-extra-modules
-      sip-tester espeak-ng sox baresip python3-venv faketime)
+      sip-tester espeak-ng sox baresip python3-venv faketime chromium fonts-noto-cjk)
 
 missing=()
 for p in "${PKGS[@]}"; do

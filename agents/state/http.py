@@ -8,12 +8,22 @@ another agent's state with a reason, which is also written to the audit log.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from agents.api import decode, json_response
 from agents.auth import current_agent, requires
-from agents.keys import POOL
+from agents.keys import POOL, REGISTRAR, SETTINGS
+from agents.registrar import FrontRegistrar
 from agents.state import schemas, services
+
+
+def registrar_of(request: web.Request) -> Any:
+    """What answers "is this agent's phone registered?", None when the check is off (console settings)."""
+    if not request.config_dict[SETTINGS].console.require_registration:
+        return None
+    return request.config_dict.get(REGISTRAR) or FrontRegistrar()  # no front given: the check cannot pass
 
 
 @requires("agent")
@@ -24,7 +34,9 @@ async def me(request: web.Request) -> web.Response:
 @requires("agent")
 async def my_state(request: web.Request) -> web.Response:
     change = schemas.own_state_change(decode(await request.read(), schemas.EXAMPLE))
-    changed = await services.change_own_state(request.config_dict[POOL], current_agent(request), change)
+    changed = await services.change_own_state(
+        request.config_dict[POOL], current_agent(request), change, registrar_of(request)
+    )
     return json_response(schemas.agent_view(changed))
 
 

@@ -7,11 +7,39 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.api import Conflict
+from agents.registrar import RegistrationUnknown
 from agents.state.schemas import StateChange
 from db import agents, audit
 
 
-async def change_own_state(pool: Any, agent: agents.Agent, change: StateChange) -> agents.Agent:
+class PhoneNotRegistered(Conflict):
+    """Going available is refused: calls would ring a phone that is not there."""
+
+
+async def check_phone(registrar: Any, agent: agents.Agent) -> None:
+    """PhoneNotRegistered unless the agent's phone is registered with the front (asked now, not remembered)."""
+    try:
+        contacts = await registrar.contacts(agent.username)
+    except RegistrationUnknown as exc:
+        raise PhoneNotRegistered(f"无法确认话机注册状态，暂不能示闲（{exc}）") from None
+    if not contacts:
+        raise PhoneNotRegistered(
+            f"话机未注册：请先在软电话上注册分机 {agent.username}（SIP 账号即控制台用户名），再示闲"
+        )
+
+
+async def check_phone_if(registrar: Any, agent: agents.Agent) -> None:
+    """check_phone, unless the check is off (``registrar`` None)."""
+    if registrar is not None:
+        await check_phone(registrar, agent)
+
+
+async def change_own_state(pool: Any, agent: agents.Agent, change: StateChange, registrar: Any = None) -> agents.Agent:
+    """Change the agent's own state; going available first asks ``registrar`` (None: no check) whether the
+    agent's phone is registered."""
+    if change.state == "available":
+        await check_phone_if(registrar, agent)
     async with pool.acquire() as conn:
         return await agents.change_state(
             conn, agent.username, change.state, cause="agent", actor=agent.username, reason=change.reason

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from agents.auth import public
 from agents.keys import CLOCK, POOL
 from db import health
 from hotline.clock import Clock
@@ -28,6 +29,7 @@ async def _database(pool: Any, clock: Clock) -> dict[str, Any]:
     return {"ok": True, "latency_ms": round((clock.monotonic() - started) * 1000, 1)}
 
 
+@public
 async def healthz(request: web.Request) -> web.Response:
     report: dict[str, Any] = {"database": await _database(request.app[POOL], request.app[CLOCK])}
     for name, source in request.app[HEALTH_SOURCES].items():
@@ -41,6 +43,7 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
+@public
 async def metrics(request: web.Request) -> web.Response:
     resp = web.Response(body=generate_latest())
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]

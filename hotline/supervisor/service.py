@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from agents import app as agents_app
-from agents.keys import CLOCK, POOL
+from agents.registrar import FrontRegistrar
 from db import migrate, queues
 from db.pool import create_pool
 from hotline.acd.dispatcher import Dispatcher
@@ -33,19 +33,18 @@ from hotline.supervisor.transcriber import TranscriberChild, model_problem, off_
 log = logging.getLogger(__name__)
 
 
-def make_app(settings: Settings, pool: Any, clock: Clock) -> web.Application:
-    """The supervisor's web app over ``pool``: /healthz, /metrics, and the web app (agents.app) under /api."""
-    app = web.Application()
-    app[POOL] = pool
-    app[CLOCK] = clock
+def make_app(settings: Settings, pool: Any, clock: Clock, registrar: Any = None) -> web.Application:
+    """The supervisor's web app over ``pool``: /healthz, /metrics, and the console and API (agents.app)."""
+    app = agents_app.create_root(pool, settings, clock, registrar)
     app[HEALTH_SOURCES] = {}
     app.add_routes(http.routes())
-    app.add_subapp(agents_app.PREFIX, agents_app.create_app(pool, settings, clock))
     return app
 
 
-async def _serve_http(stack: contextlib.AsyncExitStack, settings: Settings, pool: Any, clock: Clock) -> web.AppRunner:
-    runner = web.AppRunner(make_app(settings, pool, clock), access_log=None)
+async def _serve_http(
+    stack: contextlib.AsyncExitStack, settings: Settings, pool: Any, clock: Clock, registrar: Any
+) -> web.AppRunner:
+    runner = web.AppRunner(make_app(settings, pool, clock, registrar), access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     site = web.TCPSite(runner, settings.http.host, settings.http.port)
@@ -156,7 +155,8 @@ async def run(
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
             await migrate.require_current(conn)
-        runner = await _serve_http(stack, settings, pool, clock)
+        registrar = FrontRegistrar()  # pointed at Kamailio once the front runs
+        runner = await _serve_http(stack, settings, pool, clock, registrar)
         pid_file = Path(settings.state_dir) / "hotline.pid"
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{os.getpid()}\n")
@@ -164,6 +164,7 @@ async def run(
         if engine:
             transcriber_health = _start_transcriber(stack, settings, config_args)
             cells, front = await _start_engine(stack, settings, pool, config_args)
+            registrar.front = front.process
 
             dispatcher = Dispatcher(
                 pool, f"{socket.gethostname()}-{os.getpid()}", timezone=settings.timezone, clock=clock

@@ -20,6 +20,7 @@ from tests.integration.cli import finish, hotline, popen
 def _call(port: int, method: str, path: str, user: str | None, password: str, body: object = None) -> tuple[int, dict]:  # type: ignore[type-arg]
     data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    req.add_header("Content-Type", "application/json")
     if user is not None:
         req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
     try:
@@ -39,7 +40,7 @@ def api(db: str) -> Iterator[int]:
         out = hotline(db, "agent", "add", user, "--name", "某人", "--role", role, input_text="password-123\n")
         assert out.returncode == 0, out.stderr
     port = free_port()
-    proc = popen(db, "up", "--no-engine", HOTLINE_HTTP_PORT=str(port))
+    proc = popen(db, "up", "--no-engine", HOTLINE_HTTP_PORT=str(port), HOTLINE_CONSOLE_REQUIRE_REGISTRATION="false")
     deadline = time.monotonic() + 20
     while True:
         try:

@@ -16,7 +16,7 @@ from aiohttp import web
 from db import agents
 from hotline.caller.privacy import NumberKeys
 from hotline.clock import SYSTEM
-from hotline.config import Settings
+from hotline.config import ConsoleSettings, Settings
 from hotline.supervisor.service import make_app
 from tests.conftest import free_port
 from tests.integration.cli import ROOT, SECRET, env_for, finish, hotline, popen
@@ -74,7 +74,7 @@ def test_unreachable_database_names_host_and_port_not_password() -> None:
 
 def test_up_serves_healthz_and_stops_cleanly_on_sigterm(db: str) -> None:
     port = free_port()
-    proc = popen(db, "up", "--no-engine", HOTLINE_HTTP_PORT=str(port))
+    proc = popen(db, "up", "--no-engine", HOTLINE_HTTP_PORT=str(port), HOTLINE_CONSOLE_REQUIRE_REGISTRATION="false")
     try:
         status, body = _wait_http(f"http://127.0.0.1:{port}/healthz", proc)
         assert status == 200
@@ -169,7 +169,8 @@ async def agent_api(db: str) -> AsyncIterator[int]:
     async with pool.acquire() as conn:
         await agents.create(conn, "lawyer01", "张律师", "lawyer", "password-123")
         await agents.create(conn, "boss", "王主任", "supervisor", "boss-password")
-    runner = web.AppRunner(make_app(Settings(), pool, SYSTEM), access_log=None)
+    settings = Settings(console=ConsoleSettings(require_registration=False))  # no SIP front in this service
+    runner = web.AppRunner(make_app(settings, pool, SYSTEM), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     yield int(runner.addresses[0][1])

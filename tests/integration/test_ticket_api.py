@@ -40,7 +40,7 @@ class Api:
     async def call(
         self, method: str, path: str, user: str | None = "lawyer01", body: Any = None, password: str = PASSWORD
     ) -> tuple[int, Any]:
-        headers = {}
+        headers = {"Content-Type": "application/json"}
         if user is not None:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         data = body if isinstance(body, bytes) or body is None else json.dumps(body, ensure_ascii=False).encode()

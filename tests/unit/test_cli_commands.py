@@ -23,6 +23,7 @@ def test_every_command_of_every_package_has_a_handler() -> None:
     leaves = _leaves(build_parser())
     names = {" ".join(path) for path, _ in leaves}
     assert {"up", "migrate", "agent add", "agent pause", "registry import", "qa report", "tag"} <= names
+    assert {"queue list", "queue members", "queue add-member", "queue remove-member"} <= names
     missing = [
         " ".join(path)
         for path, parser in leaves
@@ -50,6 +51,7 @@ def test_each_registering_module_adds_commands_of_its_own() -> None:
         (["agent", "pause", "lawyer01", "--reason", "午休"], "_agent_state"),
         (["agent", "add", "lawyer01", "--name", "张律师", "--role", "lawyer"], "_add"),
         (["migrate", "--status"], "_migrate"),
+        (["queue", "add-member", "legal_aid", "lawyer01", "--penalty", "10"], "_queue"),
         (["qa", "report"], "_report"),
     ],
 )

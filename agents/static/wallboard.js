@@ -1,0 +1,65 @@
+/* The supervisor's wallboard: every figure comes from the server (PostgreSQL), pushed on each change; the page
+   only ticks the "in state" and "oldest wait" clocks between pushes. */
+"use strict";
+
+(() => {
+  const { live, rows, duration, clock, byId } = Console;
+  let board = JSON.parse(byId("board-data").textContent);
+  let received = Date.now();
+
+  function rate(value) {
+    return value === null || value === undefined ? "—" : value + "%";
+  }
+
+  function render() {
+    const passed = (Date.now() - received) / 1000;
+    rows(
+      "queues",
+      board.queues,
+      (q) => [
+        q.display_name || q.name,
+        q.waiting,
+        q.waiting ? duration(q.oldest_wait_s + passed) : "—",
+        q.offered,
+        q.answered,
+        q.abandoned,
+        rate(q.service_level),
+        q.avg_wait_s === null ? "—" : duration(q.avg_wait_s),
+        q.staffed,
+        q.available,
+        q.on_call,
+        q.wrap_up,
+        q.paused,
+      ],
+      "（未配置队列）"
+    );
+    rows(
+      "agents",
+      board.agents,
+      (a) => {
+        const state = document.createElement("span");
+        state.className = "badge";
+        state.dataset.state = a.state;
+        state.textContent = a.state_name;
+        return [a.display_name + "（" + a.username + "）", state, a.reason, duration(a.in_state_s + passed), a.calls_today, a.queues.join("、")];
+      },
+      "（无在岗坐席）"
+    );
+    rows(
+      "abandoned",
+      board.abandoned,
+      (r) => [clock(r.at), r.caller_masked, r.prefecture, r.queue, r.callback_requested ? "已预约回拨" : "未回拨"],
+      "（今日暂无）"
+    );
+  }
+
+  render();
+  setInterval(render, 1000);
+  live((message) => {
+    if (message.type === "wallboard") {
+      board = message;
+      received = Date.now();
+      render();
+    }
+  });
+})();

@@ -1,0 +1,55 @@
+"""Supervisors' pages, mounted at ``/supervisor``.
+
+GET  /supervisor/                the live wallboard (per queue, per agent, today's abandoned callers)
+GET  /supervisor/wallboard       the same figures as JSON (the websocket pushes them)
+POST /supervisor/agents/{username}/state   force an agent's state with a reason (logged, audited)
+"""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from agents import session as sessions
+from agents.api import json_response
+from agents.auth import current_agent, requires
+from agents.keys import POOL, SETTINGS
+from agents.state.http import force_state  # the same change as the API's, under the supervisor's pages
+from agents.supervisor import services
+
+
+@requires("supervisor", "see the wallboard", page=True)
+async def page(request: web.Request) -> web.StreamResponse:
+    session = await sessions.current(request)
+    async with request.config_dict[POOL].acquire() as conn:
+        board = await services.wallboard(conn, request.config_dict[SETTINGS].timezone)
+    return aiohttp_jinja2.render_template(
+        "wallboard.html",
+        request,
+        {
+            "agent": current_agent(request),
+            "csrf": session.csrf if session else "",
+            "board_json": json.dumps(board, ensure_ascii=False, default=str),
+            "timezone": request.config_dict[SETTINGS].timezone,
+        },
+    )
+
+
+@requires("supervisor", "see the wallboard")
+async def wallboard(request: web.Request) -> web.Response:
+    async with request.config_dict[POOL].acquire() as conn:
+        return json_response(await services.wallboard(conn, request.config_dict[SETTINGS].timezone))
+
+
+def create_app() -> web.Application:
+    app = web.Application()
+    app.add_routes(
+        [
+            web.get("/", page),
+            web.get("/wallboard", wallboard),
+            web.post("/agents/{username}/state", force_state),
+        ]
+    )
+    return app
