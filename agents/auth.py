@@ -159,6 +159,8 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     match = request.match_info
     if match.http_exception is not None:  # no route (404, 405): nothing to decide
         return await handler(request)
+    if isinstance(match.route.resource, web.StaticResource):  # the console's CSS and scripts: nothing secret
+        return await handler(request)
     access = access_of(match.handler)
     if access is None:
         log.error("route %s %s declares no access (requires(role) or public): refused", request.method, request.path)

@@ -14,6 +14,8 @@
   let saving = false;
   let shownNumberFor = null; // the call whose full number is on screen
   let ringer = null;
+  const STATUS = { new: "新建", in_progress: "办理中", answered: "已答复", referred: "已转介", closed: "已办结", reopened: "重新办理" };
+  const KIND = { legal_area: "法律领域", service: "服务类型", flag: "标记", risk: "风险" };
 
   /* ---- the work order kept locally until saved ---- */
   const localKey = (number) => "ticket:" + number;
@@ -139,7 +141,6 @@
     const state = byId("state");
     state.textContent = agent.state_name;
     state.dataset.state = agent.state;
-    text("state-reason", agent.reason ? "（" + agent.reason + "）" : "");
     byId("state-reason").textContent = agent.reason ? "（" + agent.reason + "）" : "";
     byId("state-since").textContent = "自 " + clock(agent.since);
     const busy = agent.state === "on_call" || agent.state === "reserved";
@@ -200,7 +201,7 @@
       return;
     }
     text("ticket-number", ticket.number);
-    byId("ticket-status").textContent = ticket.status;
+    byId("ticket-status").textContent = STATUS[ticket.status] || ticket.status;
     byId("ticket-deadline").textContent = ticket.deadline ? "办理期限 " + ticket.deadline : "";
     const closed = ticket.status === "closed";
     for (const el of form.elements) el.disabled = closed;
@@ -236,7 +237,7 @@
     byId("live-tags").replaceChildren(
       ...liveView.tags.map((tag) => {
         const li = document.createElement("li");
-        li.textContent = tag.kind + "：" + tag.value;
+        li.textContent = (KIND[tag.kind] || tag.kind) + "：" + tag.value;
         return li;
       })
     );
@@ -252,7 +253,7 @@
     rows(
       "open-tickets",
       desk.open_tickets,
-      (t) => [t.number, t.status, t.caller_masked, t.legal_area, (t.overdue ? "已超期 " : "") + (t.deadline || "")],
+      (t) => [t.number, STATUS[t.status] || t.status, t.caller_masked, t.legal_area, (t.overdue ? "已超期 " : "") + (t.deadline || "")],
       "（暂无）"
     );
   }

@@ -156,6 +156,7 @@ class FlowApp:
                 event = DigitsCollected(digits) if digits else InputTimeout()
             elif isinstance(action, Enqueue):
                 session.on_hangup = "abandoned"
+                await self._save(session, state)  # the path so far, for the agent's screen pop
                 event = await self.queue_wait.wait(leg, session, action, state.priority)
             elif isinstance(action, OfferCallback):
                 event = await self._callback(session, action)

@@ -48,6 +48,9 @@ def stack(db: str, tmp_path: Path, stack_clock: str, stack_env: dict[str, str]) 
         "HOTLINE_STATE_DIR": str(tmp_path / "state"),
         "HOTLINE_PROMPTS_BUILD_DIR": str(tmp_path / "prompts"),
         "HOTLINE_CLOCK": stack_clock,
+        # The ACD tests model phones that go away after their agent went available, so the stack lets agents go
+        # available unregistered; tests/e2e/test_console_browser.py turns the check on (the console's default).
+        "HOTLINE_CONSOLE_REQUIRE_REGISTRATION": "false",
         **stack_env,
     }
     flows = tmp_path / "flows"
