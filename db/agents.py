@@ -15,10 +15,15 @@ from hotline.acd.agent_state import AgentState, check_change
 from hotline.errors import HotlineError
 
 ROLES = ("lawyer", "legal_aid", "mediator", "notary_adviser", "appraisal_adviser", "operator", "supervisor", "admin")
+PASSWORD_MIN = 8  # characters, for the console and the SIP phone alike
 _hasher = PasswordHasher()
 
 
 class AgentNotFound(HotlineError):
+    pass
+
+
+class AgentExists(HotlineError):
     pass
 
 
@@ -48,19 +53,29 @@ def sip_ha1(username: str, realm: str, password: str) -> str:
     return hashlib.md5(f"{username}:{realm}:{password}".encode(), usedforsecurity=False).hexdigest()
 
 
-async def create(
-    conn: Any, username: str, display_name: str, role: str, password: str, *, realm: str = "12348"
-) -> Agent:
+def _check_role(role: str) -> None:
     if role not in ROLES:
         raise HotlineError(f"agent role {role!r} is not one of {', '.join(ROLES)}")
-    if len(password) < 8:
-        raise HotlineError(f"agent {username}: the password must have at least 8 characters")
-    row = await conn.fetchrow(
-        f"""INSERT INTO agents (username, display_name, role, password_hash, sip_realm, sip_ha1)
-            VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (username) DO UPDATE SET display_name = EXCLUDED.display_name, role = EXCLUDED.role,
-                password_hash = EXCLUDED.password_hash, sip_realm = EXCLUDED.sip_realm, sip_ha1 = EXCLUDED.sip_ha1
-            RETURNING {_COLUMNS}""",
+
+
+def _check_password(username: str, password: str) -> None:
+    if len(password) < PASSWORD_MIN:
+        raise HotlineError(f"agent {username}: the password must have at least {PASSWORD_MIN} characters")
+
+
+_INSERT = """INSERT INTO agents (username, display_name, role, password_hash, sip_realm, sip_ha1)
+    VALUES ($1, $2, $3, $4, $5, $6)"""
+_OVERWRITE = """ON CONFLICT (username) DO UPDATE SET display_name = EXCLUDED.display_name, role = EXCLUDED.role,
+    password_hash = EXCLUDED.password_hash, sip_realm = EXCLUDED.sip_realm, sip_ha1 = EXCLUDED.sip_ha1"""
+
+
+async def _insert(
+    conn: Any, on_conflict: str, username: str, display_name: str, role: str, password: str, realm: str
+) -> Any:
+    _check_role(role)
+    _check_password(username, password)
+    return await conn.fetchrow(
+        f"{_INSERT} {on_conflict} RETURNING {_COLUMNS}",
         username,
         display_name,
         role,
@@ -68,7 +83,60 @@ async def create(
         realm,
         sip_ha1(username, realm, password),
     )
+
+
+async def create(
+    conn: Any, username: str, display_name: str, role: str, password: str, *, realm: str = "12348"
+) -> Agent:
+    """Create the agent, or overwrite the name, role and credentials of the one of that username."""
+    return Agent.from_row(await _insert(conn, _OVERWRITE, username, display_name, role, password, realm))
+
+
+async def insert(
+    conn: Any, username: str, display_name: str, role: str, password: str, *, realm: str = "12348"
+) -> Agent:
+    """Create a new agent; AgentExists (and nothing changed) when the username is taken."""
+    row = await _insert(conn, "ON CONFLICT (username) DO NOTHING", username, display_name, role, password, realm)
+    if row is None:
+        raise AgentExists(f"an agent named {username!r} exists already")
     return Agent.from_row(row)
+
+
+async def list_all(conn: Any) -> list[Agent]:
+    """Every agent, active ones first, by username."""
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM agents ORDER BY active DESC, username")
+    return [Agent.from_row(r) for r in rows]
+
+
+async def _update(conn: Any, username: str, assignments: str, *values: Any) -> Agent:
+    row = await conn.fetchrow(
+        f"UPDATE agents SET {assignments} WHERE username = $1 RETURNING {_COLUMNS}", username, *values
+    )
+    if row is None:
+        raise AgentNotFound(f"no agent named {username!r}")
+    return Agent.from_row(row)
+
+
+async def set_active(conn: Any, username: str, active: bool) -> Agent:
+    """Enable or disable the agent's account (a disabled agent cannot log in, register a phone or be offered
+    calls); their state and sessions are the caller's to end."""
+    return await _update(conn, username, "active = $2", active)
+
+
+async def set_role(conn: Any, username: str, role: str) -> Agent:
+    _check_role(role)
+    return await _update(conn, username, "role = $2", role)
+
+
+async def set_password(conn: Any, username: str, password: str) -> Agent:
+    """Replace the console password (argon2) and the SIP digest HA1 together; sessions are the caller's to end."""
+    _check_password(username, password)
+    async with conn.transaction():
+        realm: str | None = await conn.fetchval("SELECT sip_realm FROM agents WHERE username = $1 FOR UPDATE", username)
+        if realm is None:
+            raise AgentNotFound(f"no agent named {username!r}")
+        hashed, ha1 = _hasher.hash(password), sip_ha1(username, realm, password)
+        return await _update(conn, username, "password_hash = $2, sip_ha1 = $3", hashed, ha1)
 
 
 async def verify_password(conn: Any, username: str, password: str) -> Agent | None:

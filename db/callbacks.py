@@ -8,6 +8,7 @@ hotline/cell/callback.py, which runs it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -24,25 +25,34 @@ async def request(
     number_enc: bytes,
     number_masked: str,
     keep_place: bool,
+    at: datetime | None = None,
+    reason: str | None = None,
+    requested_by: int | None = None,
 ) -> int:
     """Open a callback for the call and put it in line, and log CALLBACK, in one transaction; returns its id.
 
     With `keep_place`, the entry the caller just left in this queue waits on under the callback (same entered_at,
-    same priority); otherwise (or from another queue) the callback takes a place from now."""
+    same priority); otherwise (or from another queue) the callback takes a place from now. With `at` (a callback
+    the console scheduled), the entry is not offered before then; `reason` and `requested_by` say why and who."""
     async with conn.transaction():
         callback_id: int = await conn.fetchval(
-            """INSERT INTO callbacks (call_id, queue_id, number_hmac, number_enc, number_masked)
-               VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+            """INSERT INTO callbacks (call_id, queue_id, number_hmac, number_enc, number_masked, next_attempt_at,
+                                      scheduled_for, reason, requested_by)
+               VALUES ($1, $2, $3, $4, $5, coalesce($6, now()), $6, $7, $8) RETURNING id""",
             call_id,
             queue_id,
             number_hmac,
             number_enc,
             number_masked,
+            at,
+            reason,
+            requested_by,
         )
         await conn.execute(
-            """INSERT INTO queue_entries (call_id, queue_id, cell, callback_id) VALUES ($1, $2, 'callback', $3)
+            """INSERT INTO queue_entries (call_id, queue_id, cell, callback_id, not_before)
+               VALUES ($1, $2, 'callback', $3, $5)
                ON CONFLICT (call_id) DO UPDATE SET state = 'waiting', callback_id = EXCLUDED.callback_id,
-                   cell = EXCLUDED.cell, agent_id = NULL, offered_at = NULL, not_before = NULL,
+                   cell = EXCLUDED.cell, agent_id = NULL, offered_at = NULL, not_before = EXCLUDED.not_before,
                    entered_at = CASE WHEN queue_entries.queue_id = EXCLUDED.queue_id AND $4
                                      THEN queue_entries.entered_at ELSE now() END,
                    queue_id = EXCLUDED.queue_id""",
@@ -50,15 +60,62 @@ async def request(
             queue_id,
             callback_id,
             keep_place,
+            at,
         )
-        await add_event(
-            conn,
-            call_id,
-            CallEvent.CALLBACK,
-            queue_id=queue_id,
-            data={"number": number_masked, "keep_place": keep_place, "callback": callback_id},
-        )
+        data: dict[str, Any] = {"number": number_masked, "keep_place": keep_place, "callback": callback_id}
+        if at is not None:
+            data["at"] = at.isoformat()
+        if reason is not None:
+            data["reason"] = reason
+        await add_event(conn, call_id, CallEvent.CALLBACK, queue_id=queue_id, data=data)
     return callback_id
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a callback for an ended call needs from it: the caller's number (stored forms) and its queue."""
+
+    call_id: UUID
+    number_hmac: bytes
+    number_enc: bytes
+    number_masked: str
+    queue_id: int | None
+    ended: bool
+    open_callback: int | None  # a callback of this call still waiting or dialling
+
+
+async def source(conn: Any, call_id: UUID) -> Source | None:
+    row = await conn.fetchrow(
+        """SELECT c.id, c.caller_hmac, c.caller_enc, c.caller_masked, c.ended_at IS NOT NULL AS ended,
+                  coalesce(e.queue_id, (SELECT queue_id FROM call_events WHERE call_id = c.id AND queue_id IS NOT NULL
+                                        ORDER BY id DESC LIMIT 1)) AS queue_id,
+                  (SELECT id FROM callbacks b WHERE b.call_id = c.id AND b.status IN ('waiting', 'dialing')
+                   ORDER BY id DESC LIMIT 1) AS open_callback
+           FROM calls c LEFT JOIN queue_entries e ON e.call_id = c.id WHERE c.id = $1""",
+        call_id,
+    )
+    if row is None or row["caller_hmac"] is None or row["caller_enc"] is None:
+        return None
+    return Source(
+        row["id"],
+        row["caller_hmac"],
+        row["caller_enc"],
+        row["caller_masked"],
+        row["queue_id"],
+        row["ended"],
+        row["open_callback"],
+    )
+
+
+async def of_call(conn: Any, call_id: UUID) -> list[dict[str, Any]]:
+    """The callbacks asked for on the call, newest first: when, why, by whom, where they stand."""
+    rows = await conn.fetch(
+        """SELECT b.id, b.status, b.scheduled_for, b.requested_at, b.reason, b.attempts, b.max_attempts,
+                  b.last_result, a.username AS requested_by
+           FROM callbacks b LEFT JOIN agents a ON a.id = b.requested_by WHERE b.call_id = $1 ORDER BY b.id DESC""",
+        call_id,
+    )
+    return [dict(r) for r in rows]
 
 
 @dataclass(frozen=True)

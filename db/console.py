@@ -47,10 +47,11 @@ async def current_call(conn: Any, agent_id: int) -> UUID | None:
 
 
 async def last_call(conn: Any, agent_id: int) -> UUID | None:
-    """The agent's latest call (the one being wrapped up after hang-up)."""
+    """The call the agent's latest wrap-up is for (the state log names it; after a transfer the call's queue
+    entry names the next agent)."""
     found: UUID | None = await conn.fetchval(
-        """SELECT call_id FROM queue_entries WHERE agent_id = $1 AND state IN ('connected', 'left')
-           ORDER BY offered_at DESC NULLS LAST LIMIT 1""",
+        """SELECT call_id FROM agent_state_log WHERE agent_id = $1 AND to_state = 'wrap_up' AND call_id IS NOT NULL
+           ORDER BY id DESC LIMIT 1""",
         agent_id,
     )
     return found
@@ -333,3 +334,19 @@ async def abandoned_today(conn: Any, timezone: str) -> list[dict[str, Any]]:
 async def agent_names(conn: Any) -> list[dict[str, Any]]:
     rows = await conn.fetch("SELECT username, display_name, role, active FROM agents ORDER BY active DESC, username")
     return [dict(r) for r in rows]
+
+
+async def transfer_targets(conn: Any, agent_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Where the agent may transfer a caller now: every queue, and the colleagues who are available."""
+    queues = await conn.fetch("SELECT name, display_name FROM queues ORDER BY id")
+    agents = await conn.fetch(
+        """SELECT username, display_name FROM agents WHERE active AND state = 'available' AND id <> $1
+           ORDER BY display_name, username""",
+        agent_id,
+    )
+    return {"queues": [dict(q) for q in queues], "agents": [dict(a) for a in agents]}
+
+
+async def queue_id(conn: Any, name: str) -> int | None:
+    found: int | None = await conn.fetchval("SELECT id FROM queues WHERE name = $1", name)
+    return found

@@ -136,6 +136,17 @@ async def connected(conn: Any, entry_id: int) -> None:
     await conn.execute("UPDATE queue_entries SET state = 'connected' WHERE id = $1", entry_id)
 
 
+async def hand_to(conn: Any, call_id: UUID, agent_id: int) -> int | None:
+    """Offer the call's entry to one agent (a transfer to them): it rings them next; None without an entry."""
+    entry_id: int | None = await conn.fetchval(
+        """UPDATE queue_entries SET agent_id = $2, state = 'offered', offered_at = now() WHERE call_id = $1
+           RETURNING id""",
+        call_id,
+        agent_id,
+    )
+    return entry_id
+
+
 async def offer_alive(conn: Any, entry_id: int) -> None:
     """The offer is being acted on now (the dispatcher's reconciliation returns offers idle for a minute)."""
     await conn.execute("UPDATE queue_entries SET offered_at = now() WHERE id = $1", entry_id)

@@ -1,10 +1,20 @@
-"""Admins' pages, mounted at ``/admin``: queue membership (who answers which queue, with penalty and tier) and
-the pause reasons. Every change is audited (db.membership writes the audit row in the change's transaction).
+"""Admins' pages, mounted at ``/admin``: the agents' accounts and skills, queue membership (who answers which
+queue, with penalty and tier) and the pause reasons. Every change is audited in the change's transaction
+(db.membership, agents.admin.services); wrong fields answer 422 ``{"error", "fields"}`` with nothing saved.
 
-    GET  /admin/                       queues, their members, the agents, the pause reasons
-    POST /admin/members                {"queue", "username", "penalty", "tier"}: add or change a member
-    POST /admin/members/remove         {"queue", "username"}
-    POST /admin/pause-reasons          {"reasons": ["小休", ...]}
+    GET  /admin/                                queues, their members, the agents, skills, the pause reasons
+    POST /admin/agents                          {"username", "display_name", "role", "password"}: a new agent
+                                                (409 if the username is taken: never overwritten)
+    POST /admin/agents/{username}/active        {"active": false}: disable (logged out, sessions ended) or enable
+    POST /admin/agents/{username}/password      {"password"}: new console password and SIP HA1, sessions ended
+    POST /admin/agents/{username}/role          {"role"}: one of db.agents.ROLES
+    POST /admin/agents/{username}/skills        {"skills": {"language:彝语": 3}}: replace the agent's skills
+    POST /admin/skills                          {"kind", "name"}: define a skill
+    POST /admin/members                         {"queue", "username", "penalty", "tier"}: add or change a member
+    POST /admin/members/remove                  {"queue", "username"}
+    POST /admin/pause-reasons                   {"reasons": ["小休", ...]}
+
+An admin may not disable or demote themselves (409), so the console always keeps an admin.
 """
 
 from __future__ import annotations
@@ -15,9 +25,10 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from agents import session as sessions
+from agents.admin import schemas, services
 from agents.api import BadRequest, NotFound, decode, json_response
 from agents.auth import current_agent, requires
-from agents.keys import POOL
+from agents.keys import HUB, POOL
 from db import audit, console, membership
 from db.agents import AgentNotFound
 from hotline.errors import HotlineError
@@ -39,6 +50,7 @@ async def _overview(conn: Any) -> dict[str, Any]:
         ],
         "agents": await console.agent_names(conn),
         "reasons": await console.pause_reasons(conn),
+        **await services.overview(conn),
     }
 
 
@@ -118,11 +130,88 @@ async def pause_reasons(request: web.Request) -> web.Response:
     return json_response({"reasons": names})
 
 
+# ---- agents and skills
+
+
+async def _body(request: web.Request, example: str) -> Any:
+    return decode(await request.read(), example)
+
+
+async def _close_tabs(request: web.Request, agent_id: int) -> None:
+    """The agent's open console tabs learn at once that their sessions are over."""
+    hub = request.config_dict.get(HUB)
+    if hub is not None:
+        await hub.close_sessions(agent_id)
+
+
+@requires("admin", "create agents")
+async def create_agent(request: web.Request) -> web.Response:
+    new = schemas.new_agent(await _body(request, '{"username": "lawyer07", "display_name": "赵律师", ...}'))
+    async with request.config_dict[POOL].acquire() as conn:
+        agent = await services.create(conn, new, actor=current_agent(request).username)
+    return json_response({"agent": services.view(agent, {})}, status=201)
+
+
+@requires("admin", "disable or enable agents")
+async def set_active(request: web.Request) -> web.Response:
+    active = schemas.active(await _body(request, '{"active": false}'))
+    async with request.config_dict[POOL].acquire() as conn:
+        agent, ended = await services.set_active(
+            conn, request.match_info["username"], active, actor=current_agent(request).username
+        )
+    if not active:
+        await _close_tabs(request, agent.id)
+    return json_response({"agent": services.view(agent, {}), "sessions_ended": ended})
+
+
+@requires("admin", "reset agents' passwords")
+async def reset_password(request: web.Request) -> web.Response:
+    username = request.match_info["username"]
+    password = schemas.password(await _body(request, '{"password": "..."}'), username)
+    async with request.config_dict[POOL].acquire() as conn:
+        agent, ended = await services.reset_password(conn, username, password, actor=current_agent(request).username)
+    await _close_tabs(request, agent.id)
+    return json_response({"username": username, "sessions_ended": ended})
+
+
+@requires("admin", "change agents' roles")
+async def change_role(request: web.Request) -> web.Response:
+    role = schemas.role(await _body(request, '{"role": "mediator"}'))
+    async with request.config_dict[POOL].acquire() as conn:
+        agent = await services.change_role(
+            conn, request.match_info["username"], role, actor=current_agent(request).username
+        )
+    return json_response({"agent": services.view(agent, {})})
+
+
+@requires("admin", "change agents' skills")
+async def replace_skills(request: web.Request) -> web.Response:
+    username = request.match_info["username"]
+    levels = schemas.skill_levels(await _body(request, '{"skills": {"language:彝语": 3}}'))
+    async with request.config_dict[POOL].acquire() as conn:
+        now = await services.replace_skills(conn, username, levels, actor=current_agent(request).username)
+    return json_response({"username": username, "skills": now})
+
+
+@requires("admin", "define skills")
+async def add_skill(request: web.Request) -> web.Response:
+    kind, name = schemas.new_skill(await _body(request, '{"kind": "language", "name": "彝语"}'))
+    async with request.config_dict[POOL].acquire() as conn:
+        skill = await services.add_skill(conn, kind, name, actor=current_agent(request).username)
+    return json_response({"skill": skill.key}, status=201)
+
+
 def create_app() -> web.Application:
     app = web.Application()
     app.add_routes(
         [
             web.get("/", page),
+            web.post("/agents", create_agent),
+            web.post("/agents/{username}/active", set_active),
+            web.post("/agents/{username}/password", reset_password),
+            web.post("/agents/{username}/role", change_role),
+            web.post("/agents/{username}/skills", replace_skills),
+            web.post("/skills", add_skill),
             web.post("/members", add_member),
             web.post("/members/remove", remove_member),
             web.post("/pause-reasons", pause_reasons),

@@ -7,6 +7,10 @@ POST /agent/tickets/{number}/draft        the form as it is (autosave): saved wh
 POST /agent/tickets/{number}/complete     the form, checked as complete: the work order is answered or
                                           referred, and the agent's wrap-up ends
 POST /agent/tickets/{number}/risk         {"advice": "110" | "120"}: flag the danger, urgent
+POST /agent/tickets/{number}/callback     {"at": "YYYY-MM-DDTHH:MM", "reason": "..."}: call the caller back then
+                                          (the call has ended; local time; up to 30 days ahead)
+POST /agent/transfer                      {"queue": "legal_aid"} | {"agent": "lawyer02"}: blind transfer of the
+                                          connected caller; the work order follows the call
 POST /agent/number                        the full number of the call being handled (audited)
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -22,7 +27,7 @@ from aiohttp import web
 from agents.api import BadRequest, Conflict, decode, json_response
 from agents.auth import current_agent, requires
 from agents.desk import schemas, services
-from agents.keys import POOL, SETTINGS
+from agents.keys import CLOCK, POOL, SETTINGS
 from agents.state import schemas as state_schemas
 from agents.state import services as state_services
 from agents.state.http import registrar_of
@@ -148,6 +153,34 @@ async def risk(request: web.Request) -> web.Response:
 
 
 @requires("agent")
+async def schedule_callback(request: web.Request) -> web.Response:
+    agent = current_agent(request)
+    settings = request.config_dict[SETTINGS]
+    tz = ZoneInfo(settings.timezone)
+    at, reason = schemas.callback(
+        decode(await request.read(), '{"at": "2026-12-08T09:30", "reason": "..."}'),
+        request.config_dict[CLOCK].now().astimezone(tz),
+        tz,
+    )
+    async with handled_ticket(request.config_dict[POOL], agent, request.match_info["number"], "change") as (
+        conn,
+        ticket,
+    ):
+        if ticket.call_id is None:
+            raise Conflict(f"工单 {ticket.number} 没有关联来电，无法回拨")
+        await services.call_back(conn, ticket.call_id, agent, at=at, reason=reason)
+    return json_response(await _snapshot(request))
+
+
+@requires("agent")
+async def transfer(request: web.Request) -> web.Response:
+    kind, name = schemas.transfer_target(decode(await request.read(), '{"queue": "legal_aid"}'))
+    async with request.config_dict[POOL].acquire() as conn:
+        await services.transfer(conn, current_agent(request), kind, name)
+    return json_response(await _snapshot(request))
+
+
+@requires("agent")
 async def full_number(request: web.Request) -> web.Response:
     """The caller's full number, for the agent the call is offered to or connected with; the read is audited."""
     agent = current_agent(request)
@@ -172,6 +205,8 @@ def create_app() -> web.Application:
             web.post("/tickets/{number}/draft", save_draft),
             web.post("/tickets/{number}/complete", complete),
             web.post("/tickets/{number}/risk", risk),
+            web.post("/tickets/{number}/callback", schedule_callback),
+            web.post("/transfer", transfer),
             web.post("/number", full_number),
         ]
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from agents.api import ApiError
@@ -18,8 +19,8 @@ class Invalid(ApiError):
 
     status = 422
 
-    def __init__(self, fields: dict[str, str]) -> None:
-        super().__init__("工单有误，未保存：" + "；".join(fields.values()))
+    def __init__(self, fields: dict[str, str], what: str = "工单") -> None:
+        super().__init__(f"{what}有误，未保存：" + "；".join(fields.values()))
         self.fields = fields
 
 
@@ -81,3 +82,46 @@ def complete(form: Draft) -> Draft:
     if errors:
         raise Invalid(errors)
     return form
+
+
+CALLBACK_HORIZON = dt.timedelta(days=30)  # further ahead, a callback is a new appointment, not a callback
+MAX_REASON = 200
+
+
+def callback(body: Any, now: dt.datetime, tz: dt.tzinfo) -> tuple[dt.datetime, str]:
+    """When to call the caller back (local time ``YYYY-MM-DDTHH:MM``, from now to 30 days ahead) and why."""
+    if not isinstance(body, dict):
+        raise Invalid({"form": "回拨数据格式错误"}, "预约回拨")
+    errors: dict[str, str] = {}
+    at: dt.datetime | None = None
+    raw = body.get("at")
+    if not isinstance(raw, str) or not raw.strip():
+        errors["at"] = "请填写回拨时间"
+    else:
+        try:
+            at = dt.datetime.fromisoformat(raw.strip())
+        except ValueError:
+            errors["at"] = f"回拨时间“{raw}”格式应为 YYYY-MM-DDTHH:MM"
+        else:
+            at = at.replace(tzinfo=tz) if at.tzinfo is None else at
+            if at < now - dt.timedelta(minutes=1):
+                errors["at"] = "回拨时间已过"
+            elif at > now + CALLBACK_HORIZON:
+                errors["at"] = "回拨时间不能晚于 30 天后"
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        errors["reason"] = "请填写回拨原因"
+    elif len(reason.strip()) > MAX_REASON:
+        errors["reason"] = f"回拨原因不能超过 {MAX_REASON} 字"
+    if errors or at is None or not isinstance(reason, str):
+        raise Invalid(errors, "预约回拨")
+    return max(at, now), reason.strip()
+
+
+def transfer_target(body: Any) -> tuple[str, str]:
+    """``{"queue": name}`` or ``{"agent": username}``: where the caller goes."""
+    if isinstance(body, dict) and len(body) == 1:
+        ((kind, name),) = body.items()
+        if kind in ("queue", "agent") and isinstance(name, str) and name.strip():
+            return kind, name.strip()
+    raise Invalid({"target": "请选择转接到的队列或坐席（二选一）"}, "转接")

@@ -12,11 +12,19 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from agents.api import Conflict, NotFound
 from agents.tickets.services import view as ticket_view
-from db import agents, calls, console, tags, tickets
+from db import agents, audit, callbacks, calls, console, tags, tickets, transfers
 from hotline.config import Settings
 from hotline.tag.taxonomy import FLAGS, LEGAL_AREAS, SERVICES
 
+CALLBACK_NAMES = {
+    "waiting": "待回拨",
+    "dialing": "回拨中",
+    "connected": "已接通",
+    "failed": "未打通",
+    "cancelled": "已取消",
+}
 STATE_NAMES = {
     "logged_out": "签出",
     "available": "空闲",
@@ -81,12 +89,13 @@ def _pop_view(pop: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-async def ensure_ticket(conn: Any, call_id: UUID, agent: agents.Agent, settings: Settings) -> str:
+async def ensure_ticket(conn: Any, call_id: UUID, agent: agents.Agent, settings: Settings, *, take: bool = True) -> str:
     """The call's work order, opened now (assigned to the agent, due in ``console.ticket_deadline_hours``) if the
     call has none; one per call however many windows ask at once."""
     async with conn.transaction():
         await console.lock_call(conn, call_id)
         number = await console.ticket_of_call(conn, call_id)
+        opened = number is None
         if number is None:
             call = await calls.get(conn, call_id)
             chosen = await tags.chosen_in_flow(conn, call_id)
@@ -103,7 +112,8 @@ async def ensure_ticket(conn: Any, call_id: UUID, agent: agents.Agent, settings:
                 service=chosen.get("service") if chosen.get("service") in SERVICES else None,
             )
             number = created.number
-        await console.take_ticket(conn, number, agent.id, settings.console.ticket_deadline_hours)
+        if take or opened:  # the agent the call is with now: after a transfer the work order follows the call
+            await console.take_ticket(conn, number, agent.id, settings.console.ticket_deadline_hours)
     return number
 
 
@@ -112,6 +122,7 @@ async def snapshot(conn: Any, agent: agents.Agent, settings: Settings) -> dict[s
     tz = ZoneInfo(settings.timezone)
     fresh = await agents.get(conn, agent.username)
     call_id = await console.current_call(conn, fresh.id)
+    current = call_id is not None
     if call_id is None and fresh.state.value == "wrap_up":
         call_id = await console.last_call(conn, fresh.id)
     call: dict[str, Any] | None = None
@@ -122,17 +133,30 @@ async def snapshot(conn: Any, agent: agents.Agent, settings: Settings) -> dict[s
         if pop is not None:
             call = _pop_view(pop, tz)
             if call["answered"] or call["ended"] or fresh.state.value in ("on_call", "wrap_up"):
-                order = await tickets.get(conn, await ensure_ticket(conn, call_id, fresh, settings))
+                order = await tickets.get(conn, await ensure_ticket(conn, call_id, fresh, settings, take=current))
                 ticket = await ticket_view(conn, order)
                 ticket.update(
                     deadline=_local(order.deadline, tz),
                     disposition=order.disposition,
                     referral=order.referral,
+                    callbacks=[
+                        {
+                            "status": CALLBACK_NAMES.get(b["status"], b["status"]),
+                            "at": _local(b["scheduled_for"] or b["requested_at"], tz),
+                            "reason": b["reason"],
+                            "by": b["requested_by"],
+                        }
+                        for b in await callbacks.of_call(conn, call_id)
+                    ],
                 )
             live["transcript"] = await console.transcript(conn, call_id)
             live["tags"] = await console.call_tags(conn, call_id)
+    targets = None
+    if current and fresh.state.value == "on_call":
+        targets = await console.transfer_targets(conn, fresh.id)
     return {
         "type": "desk",
+        "transfer_targets": targets,
         "agent": {
             "username": fresh.username,
             "display_name": fresh.display_name,
@@ -172,3 +196,64 @@ async def snapshot(conn: Any, agent: agents.Agent, settings: Settings) -> dict[s
 
 def _local(at: dt.datetime | None, tz: ZoneInfo) -> str | None:
     return at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if at else None
+
+
+async def call_back(conn: Any, call_id: UUID, agent: agents.Agent, *, at: dt.datetime | None, reason: str) -> int:
+    """Put a callback of the ended call in its queue (at ``at``, or as soon as an agent is free); audited. One
+    open callback per call; a withheld number or a call still up is refused with the reason (Conflict)."""
+    async with conn.transaction():
+        found = await callbacks.source(conn, call_id)
+        if found is None:
+            raise Conflict("来电号码未显示（隐藏号码），无法回拨")
+        if not found.ended:
+            raise Conflict("通话结束后（话后整理时）方可预约回拨")
+        if found.open_callback is not None:
+            raise Conflict("该来电已有待回拨的预约，不能重复预约")
+        if found.queue_id is None:
+            raise Conflict("该来电未进入任何队列，无法安排回拨")
+        callback_id = await callbacks.request(
+            conn,
+            call_id,
+            found.queue_id,
+            number_hmac=found.number_hmac,
+            number_enc=found.number_enc,
+            number_masked=found.number_masked,
+            keep_place=False,
+            at=at,
+            reason=reason,
+            requested_by=agent.id,
+        )
+        await audit.record(
+            conn,
+            agent.username,
+            "create",
+            "callback",
+            str(callback_id),
+            call=str(call_id),
+            at=at.isoformat() if at else None,
+        )
+    return callback_id
+
+
+async def transfer(conn: Any, agent: agents.Agent, kind: str, name: str) -> None:
+    """Ask the cell to transfer the agent's connected caller to a queue or to an available colleague (blind);
+    audited. Refusals say why, in Chinese (no call, unknown target, colleague not free, one already pending)."""
+    call_id = await transfers.connected_call(conn, agent.id)
+    if call_id is None:
+        raise Conflict("当前没有接通的来电，无法转接")
+    queue_id = to_agent = None
+    if kind == "queue":
+        queue_id = await console.queue_id(conn, name)
+        if queue_id is None:
+            raise NotFound(f"队列“{name}”不存在")
+    else:
+        if name == agent.username:
+            raise Conflict("不能转接给自己")
+        free = (await console.transfer_targets(conn, agent.id))["agents"]
+        if name not in [a["username"] for a in free]:
+            raise Conflict(f"坐席 {name} 当前不在空闲状态，无法转接")
+        to_agent = (await agents.get(conn, name)).id
+    async with conn.transaction():
+        if await transfers.request(conn, call_id, agent.id, queue_id=queue_id, agent_id=to_agent) is None:
+            raise Conflict("该来电的转接正在进行中")
+        await audit.record(conn, agent.username, "update", "call", str(call_id), transfer={kind: name})

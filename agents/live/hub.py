@@ -33,7 +33,7 @@ from db.agents import Agent
 log = logging.getLogger(__name__)
 
 CHANNEL = "console"
-WALLBOARD_EVERY_S = 0.25
+WALLBOARD_EVERY_S = 0.1
 DESK_COALESCE_S = 0.02
 
 Snapshot = Callable[[Any, Agent], Awaitable[dict[str, Any]]]
@@ -57,6 +57,8 @@ class Hub:
     _dirty_agents: set[int] = field(default_factory=set)
     _desk_task: asyncio.Task[None] | None = None
     _board_task: asyncio.Task[None] | None = None
+    _board_dirty: bool = False
+    _board_read_at: float = float("-inf")  # loop time of the last wallboard read
     _listen_task: asyncio.Task[None] | None = None
     _lookups: set[asyncio.Task[None]] = field(default_factory=set)
     _closing: bool = False
@@ -165,6 +167,7 @@ class Hub:
             self._desk_task = asyncio.create_task(self._send_desks())
 
     def _schedule_board(self) -> None:
+        self._board_dirty = True  # a change while a read runs is read again after it, never dropped
         if self._board_task is None or self._board_task.done():
             self._board_task = asyncio.create_task(self._send_board())
 
@@ -187,17 +190,25 @@ class Hub:
         await asyncio.gather(*(self._send(tab, message) for tab in tabs))
 
     async def _send_board(self) -> None:
-        await asyncio.sleep(WALLBOARD_EVERY_S)
-        tabs = [t for ts in self.tabs.values() for t in ts if t.supervisor]
-        if not tabs:
-            return
-        try:
-            async with self.pool.acquire() as conn:
-                message = await self.board(conn)
-        except Exception as exc:
-            log.warning("console: wallboard failed: %s", type(exc).__name__)
-            return
-        await asyncio.gather(*(self._send(tab, message) for tab in tabs))
+        """Read and send the wallboard while changes keep coming: at once for the first change, then at most
+        every WALLBOARD_EVERY_S (a burst of changes is one read)."""
+        loop = asyncio.get_running_loop()
+        while self._board_dirty:
+            wait = self._board_read_at + WALLBOARD_EVERY_S - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._board_dirty = False
+            self._board_read_at = loop.time()
+            tabs = [t for ts in self.tabs.values() for t in ts if t.supervisor]
+            if not tabs:
+                continue
+            try:
+                async with self.pool.acquire() as conn:
+                    message = await self.board(conn)
+            except Exception as exc:
+                log.warning("console: wallboard failed: %s", type(exc).__name__)
+                continue
+            await asyncio.gather(*(self._send(tab, message) for tab in tabs))
 
     async def _send(self, tab: Tab, message: dict[str, Any]) -> None:
         if tab.ws.closed:

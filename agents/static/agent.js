@@ -219,6 +219,7 @@
       fieldErrors({});
     }
     renderSuggestions(ticket);
+    rows("callbacks", ticket.callbacks || [], (b) => [b.at, b.reason, b.status, b.by], "（无）");
   }
 
   function renderLive(call, liveView) {
@@ -243,8 +244,31 @@
     );
   }
 
+  function renderTransfer(targets) {
+    byId("transfer-box").hidden = !targets;
+    if (!targets) return;
+    const select = byId("transfer-target");
+    const kept = select.value;
+    select.replaceChildren();
+    const group = (label, items, kind, name) => {
+      const box = document.createElement("optgroup");
+      box.label = label;
+      for (const item of items) {
+        const option = document.createElement("option");
+        option.value = kind + ":" + item[name];
+        option.textContent = item.display_name + "（" + item[name] + "）";
+        box.append(option);
+      }
+      if (items.length) select.append(box);
+    };
+    group("队列", targets.queues, "queue", "name");
+    group("空闲坐席", targets.agents, "agent", "username");
+    if ([...select.options].some((o) => o.value === kept)) select.value = kept;
+  }
+
   function render(next) {
     desk = next;
+    renderTransfer(desk.transfer_targets);
     renderState(desk.agent);
     renderPop(desk.call);
     renderTicket(desk.ticket);
@@ -267,7 +291,12 @@
       return answer;
     } catch (err) {
       byId(errorId).textContent = err.message;
-      if (err.status === 422) fieldErrors(err.fields);
+      if (err.status === 422 && errorId === "callback-error") {
+        for (const [name, message] of Object.entries(err.fields)) {
+          const slot = document.querySelector('.field-error[data-for="cb-' + name + '"]');
+          if (slot) slot.textContent = message;
+        }
+      } else if (err.status === 422) fieldErrors(err.fields);
       return null;
     }
   }
@@ -296,6 +325,24 @@
       act("ticket-error", () => post("/agent/tickets/" + encodeURIComponent(formTicket) + "/risk", { advice }));
     });
   }
+  byId("callback-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!formTicket) return;
+    for (const el of document.querySelectorAll('.field-error[data-for^="cb-"]')) el.textContent = "";
+    const body = { at: byId("cb-at").value, reason: byId("cb-reason").value };
+    const answer = await act("callback-error", () =>
+      post("/agent/tickets/" + encodeURIComponent(formTicket) + "/callback", body)
+    );
+    if (answer) {
+      byId("cb-reason").value = "";
+    }
+  });
+  byId("transfer").addEventListener("click", () => {
+    const value = byId("transfer-target").value;
+    if (!value) return;
+    const [kind, name] = [value.slice(0, value.indexOf(":")), value.slice(value.indexOf(":") + 1)];
+    act("transfer-error", () => post("/agent/transfer", { [kind]: name }));
+  });
   byId("show-number").addEventListener("click", async () => {
     const answer = await act("state-error", () => post("/agent/number"));
     if (answer && answer.number) {

@@ -3,12 +3,32 @@
 "use strict";
 
 (() => {
-  const { live, rows, duration, clock, byId } = Console;
+  const { live, post, rows, duration, clock, byId } = Console;
   let board = JSON.parse(byId("board-data").textContent);
   let received = Date.now();
 
   function rate(value) {
     return value === null || value === undefined ? "—" : value + "%";
+  }
+
+  function callButton(row) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "small callback";
+    button.textContent = "回拨";
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        board = await post("/supervisor/abandoned/" + encodeURIComponent(row.call_id) + "/callback");
+        received = Date.now();
+        byId("board-error").textContent = "";
+        render();
+      } catch (err) {
+        byId("board-error").textContent = err.message;
+        button.disabled = false;
+      }
+    });
+    return button;
   }
 
   function render() {
@@ -48,7 +68,7 @@
     rows(
       "abandoned",
       board.abandoned,
-      (r) => [clock(r.at), r.caller_masked, r.prefecture, r.queue, r.callback_requested ? "已预约回拨" : "未回拨"],
+      (r) => [clock(r.at), r.caller_masked, r.prefecture, r.queue, r.callback_requested ? "已预约回拨" : callButton(r)],
       "（今日暂无）"
     );
   }

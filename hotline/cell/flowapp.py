@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from db import callbacks, calls, households, tickets
+from db import callbacks, calls, households, tickets, transfers
 from db import tags as tags_db
 from hotline.caller.phone import InvalidNumber, parse_caller
 from hotline.caller.privacy import NumberKeys
@@ -88,7 +88,7 @@ class FlowApp:
             while not state.ended:
                 event = await self._perform(actions, leg, session, state)
                 if event is None and state.phase == "connected":
-                    event = await self._conversation(leg, session)
+                    event = await self._conversation(leg, session, state.priority)
                 if event is None:
                     break
                 state, actions = step(state, event)
@@ -100,27 +100,42 @@ class FlowApp:
             state, actions = step(state, CallerHungUp())
             await self._bookkeeping(actions, session, state)
         finally:
+            self.queue_wait.forget(session.call_id)
             await asyncio.shield(self._save(session, state))
         return record(state).outcome or "ivr_only"
 
-    async def _conversation(self, leg: CallLeg, session: Session) -> Event:
-        """Caller and agent are bridged: wait for either to hang up. The caller hanging up raises CallEnded."""
-        agent = session.agent
-        if agent is None:
+    async def _conversation(self, leg: CallLeg, session: Session, priority: int) -> Event:
+        """Caller and agent are bridged: wait for either to hang up, or for the agent to transfer the caller
+        (who is then bridged to the next agent, and this waits again). The caller hanging up raises CallEnded."""
+        while True:
+            agent = session.agent
+            if agent is None:
+                return QueueOutcome("agent_done")
+            wanted = await self.queue_wait.transfer_wanted(session.call_id)
+            caller_gone = asyncio.ensure_future(leg.wait_ended())
+            agent_gone = asyncio.ensure_future(agent.wait_ended())
+            transfer = asyncio.ensure_future(wanted.wait())
+            try:
+                await asyncio.wait({caller_gone, agent_gone, transfer}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (caller_gone, agent_gone, transfer):
+                    task.cancel()
+                await asyncio.gather(caller_gone, agent_gone, transfer, return_exceptions=True)
+            if leg.ended:
+                raise CallEnded(leg.end.status_code if leg.end else 0, "caller hung up during the conversation")
+            if wanted.is_set() and not agent.ended:
+                wanted.clear()
+                async with session.pool.acquire() as conn:
+                    claimed = await transfers.claim(conn, session.call_id)
+                if claimed is None:
+                    continue
+                outcome = await self.queue_wait.transfer(leg, session, claimed, priority)
+                if outcome.kind == "connected":
+                    continue
+                return QueueOutcome("agent_done")  # nobody took the transferred caller: the flow goes on
+            await leg.unbridge()
+            await self.queue_wait.agent_done(session, by_caller=False)
             return QueueOutcome("agent_done")
-        caller_gone = asyncio.ensure_future(leg.wait_ended())
-        agent_gone = asyncio.ensure_future(agent.wait_ended())
-        try:
-            await asyncio.wait({caller_gone, agent_gone}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (caller_gone, agent_gone):
-                task.cancel()
-            await asyncio.gather(caller_gone, agent_gone, return_exceptions=True)
-        if leg.ended:
-            raise CallEnded(leg.end.status_code if leg.end else 0, "caller hung up during the conversation")
-        await leg.unbridge()
-        await self.queue_wait.agent_done(session, by_caller=False)
-        return QueueOutcome("agent_done")
 
     async def _attributes(self, session: Session) -> dict[str, Any]:
         caller = session.caller

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
+from uuid import UUID
 
-from db import acd, agents, calls, queues
+from db import acd, agents, calls, queues, transfers
 from hotline.acd.waiting import WaitPolicy, leaves, max_wait
 from hotline.cell.records import Session
 from hotline.clock import SYSTEM, Clock
@@ -25,6 +27,7 @@ from hotline.events import CallEvent
 from hotline.flow import Enqueue, QueueOutcome, say_number
 from hotline.sip.call import CallLeg, DialError
 
+log = logging.getLogger(__name__)
 RECHECK_S = 5.0  # how often a waiting caller re-checks that someone is still logged in
 MAX_UNANSWERED = 3  # offers an agent may leave unanswered in a row before being paused
 # how a caller who was not connected left the line, by QueueOutcome.kind
@@ -41,18 +44,79 @@ class QueueWait:
     def __init__(self, pool: Any, cell: str, front: str, clock: Clock = SYSTEM) -> None:
         self.pool, self.cell, self.front, self.clock = pool, cell, front, clock
         self._offers: dict[int, asyncio.Event] = {}
+        self._transfers: dict[UUID, asyncio.Event] = {}
         self._listener: Any = None
 
     async def start(self) -> None:
         self._listener = await self.pool.acquire()
         await self._listener.add_listener(acd.OFFERS, self._offer_notified)
+        await self._listener.add_listener(transfers.CHANNEL, self._transfer_notified)
 
     async def stop(self) -> None:
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.remove_listener(acd.OFFERS, self._offer_notified)
+                await self._listener.remove_listener(transfers.CHANNEL, self._transfer_notified)
             await self.pool.release(self._listener)
             self._listener = None
+
+    def _transfer_notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        with contextlib.suppress(ValueError):
+            event = self._transfers.get(UUID(payload))
+            if event is not None:
+                event.set()
+
+    async def transfer_wanted(self, call_id: UUID) -> asyncio.Event:
+        """Set when the agent connected with the call asks for a transfer (now, or before this was asked)."""
+        event = self._transfers.setdefault(call_id, asyncio.Event())
+        async with self.pool.acquire() as conn:
+            if await transfers.pending(conn, call_id):
+                event.set()
+        return event
+
+    def forget(self, call_id: UUID) -> None:
+        self._transfers.pop(call_id, None)
+
+    async def transfer(self, leg: CallLeg, session: Session, to: transfers.Transfer, priority: int) -> QueueOutcome:
+        """Carry out a blind transfer: the agent's leg is hung up (BLINDTRANSFER; the agent goes to wrap-up to
+        finish the work order) and the caller, told they are being put through, rings the target agent or waits
+        in the target queue. A target agent who is not free or does not answer sends the caller back to the
+        queue the call came through."""
+        agent_leg = session.agent
+        await leg.unbridge()
+        if agent_leg is not None:
+            with contextlib.suppress(Exception):
+                await agent_leg.hangup()
+        target = {"queue": to.queue_name} if to.username is None else {"agent": to.username}
+        await self.agent_done(session, by_caller=False, transferred={**target, "by": to.from_username})
+        log.info("call %s: %s transferred the caller to %s", session.call_id, to.from_username, target)
+        await leg.play([leg.prompt("connecting.wav")])
+        queue = to.queue_name or to.call_queue
+        if to.agent_id is not None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                free = await agents.move(
+                    conn,
+                    to.agent_id,
+                    "available",
+                    "reserved",
+                    cause="system",
+                    actor="cell",
+                    reason="transfer",
+                    call_id=session.call_id,
+                )
+                entry_id = await queues.hand_to(conn, session.call_id, to.agent_id) if free else None
+                if entry_id is None:
+                    await transfers.failed(conn, to.id, "agent not available")
+            if entry_id is not None and session.queue_id is not None:
+                outcome = await self._offer(leg, session, entry_id, session.queue_id, self.clock.monotonic())
+                if outcome is not None:
+                    return outcome
+                async with self.pool.acquire() as conn:
+                    await transfers.failed(conn, to.id, "agent did not answer")
+        if queue is None:
+            return QueueOutcome("no_agents")
+        again = Enqueue(queue, (), priority, None, None, "", hold="connecting")
+        return await self.wait(leg, session, again, priority)
 
     def _offer_notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         event = self._offers.get(int(payload))
@@ -214,8 +278,9 @@ class QueueWait:
                 data={"ring": round(rang, 1), "reason": exc.kind, "status": exc.status_code},
             )
 
-    async def agent_done(self, session: Session, by_caller: bool) -> None:
-        """The conversation ended: log who hung up and put the agent in wrap-up."""
+    async def agent_done(self, session: Session, by_caller: bool, transferred: dict[str, Any] | None = None) -> None:
+        """The conversation ended: log who hung up (or where the agent transferred the caller) and put the
+        agent in wrap-up."""
         if session.agent_id is None:
             return
         agent_id, session.agent_id, session.agent = session.agent_id, None, None
@@ -224,9 +289,14 @@ class QueueWait:
             await calls.add_event(
                 conn,
                 session.call_id,
-                CallEvent.COMPLETECALLER if by_caller else CallEvent.COMPLETEAGENT,
+                CallEvent.BLINDTRANSFER
+                if transferred
+                else CallEvent.COMPLETECALLER
+                if by_caller
+                else CallEvent.COMPLETEAGENT,
                 queue_id=session.queue_id,
                 agent_id=agent_id,
+                data=transferred,
             )
 
     async def _hold(

@@ -8,6 +8,7 @@ Set HOTLINE_SCREENSHOTS to a directory to keep the pages as PNG (the README's sc
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.support.cli import hotline
-from tests.support.stack import CALLER, Stack, agent_states, registered_poor_caller, select, wait_ended
+from tests.support.stack import CALLER, WORKDAY_MORNING, Stack, agent_states, registered_poor_caller, select, wait_ended
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(240)]
 
@@ -154,6 +155,22 @@ async def test_agent_takes_a_real_call_in_the_console_and_the_wallboard_follows(
     await expect(desk.locator('.field-error[data-for="answer"]')).to_have_text("请填写答复内容", timeout=WAIT_MS)
     (order,) = await select(stack.db, "SELECT status, facts FROM tickets WHERE number = $1", number)
     assert (order["status"], order["facts"]) == ("new", "来电人反映工地拖欠三个月工资，约两万元。")
+
+    # A callback for the day after tomorrow (the stack's clock), visible on the work order.
+    day = dt.date.fromisoformat(WORKDAY_MORNING[:10]) + dt.timedelta(days=2)
+    await desk.fill("#cb-at", f"{day.isoformat()}T09:30")
+    await desk.fill("#cb-reason", "来电人补充工资条后再答复")
+    await desk.click("#cb-schedule")
+    await expect(desk.locator("#cb-reason")).to_have_value("", timeout=WAIT_MS)  # cleared once stored
+    await expect(desk.locator("#callback-error")).to_have_text("")
+    await expect(desk.locator("#callbacks")).to_contain_text("来电人补充工资条后再答复", timeout=WAIT_MS)
+    await expect(desk.locator("#callbacks")).to_contain_text(f"{day.isoformat()} 09:30")
+    await expect(desk.locator("#callbacks")).to_contain_text("待回拨")
+    # The stack's clock is pinned and PostgreSQL's is not: keep the dispatcher from offering the callback to
+    # lawyer01 during this test whatever PostgreSQL's date (dispatching callbacks is tests/e2e/test_callback.py's).
+    await select(
+        stack.db, "UPDATE queue_entries SET not_before = now() + interval '1 day' WHERE callback_id IS NOT NULL"
+    )
 
     await desk.select_option("#f-service", "法律咨询")
     await desk.fill("#f-answer", "告知可向劳动监察大队投诉，或申请劳动仲裁；符合条件可申请法律援助。")
