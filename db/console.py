@@ -350,3 +350,32 @@ async def transfer_targets(conn: Any, agent_id: int) -> dict[str, list[dict[str,
 async def queue_id(conn: Any, name: str) -> int | None:
     found: int | None = await conn.fetchval("SELECT id FROM queues WHERE name = $1", name)
     return found
+
+
+async def follow_ups(conn: Any, limit: int = 200) -> list[dict[str, Any]]:
+    """The work orders the survey opened for dissatisfied callers (the IVR event names each), open ones first:
+    the caller masked, who handled the call, the answers given, the follow-up result once recorded."""
+    rows = await conn.fetch(
+        """SELECT t.number, t.status, t.created_at, coalesce(t.caller_masked, c.caller_masked) AS caller_masked,
+                  p.name AS prefecture, t.follow_up_result,
+                  t.updated_at, a.username AS handled_by, a.display_name AS handled_by_name, t.call_id,
+                  (SELECT string_agg((s.data ->> 'question') || '：' || coalesce(s.data ->> 'label', '未答'), '，'
+                                     ORDER BY s.id)
+                   FROM call_events s WHERE s.call_id = t.call_id AND s.event = 'SURVEY') AS answers
+           FROM call_events e JOIN tickets t ON t.number = e.data ->> 'ticket'
+           JOIN calls c ON c.id = t.call_id LEFT JOIN agents a ON a.id = c.agent_id
+           LEFT JOIN prefectures p ON p.code = t.prefecture_code
+           WHERE e.event = 'IVR' AND e.data ->> 'kind' = 'follow_up'
+           ORDER BY t.status = 'closed', t.created_at DESC LIMIT $1""",
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def is_follow_up(conn: Any, number: str) -> bool:
+    found: bool = await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM call_events WHERE event = 'IVR' AND data ->> 'kind' = 'follow_up'
+                          AND data ->> 'ticket' = $1)""",
+        number,
+    )
+    return found

@@ -73,13 +73,60 @@
     );
   }
 
+  /* The survey's follow-up work orders: loaded with the page, after each result, and with a wallboard push
+     at most every 10 s (a new dissatisfied caller arrives with a call's changes). */
+  let followUpsAt = 0;
+  function resultCell(item) {
+    if (item.result) return item.result;
+    const box = document.createElement("span");
+    const input = document.createElement("input");
+    input.placeholder = "回访结果";
+    input.maxLength = 1000;
+    input.className = "follow-up-result";
+    const save = document.createElement("button");
+    save.type = "button";
+    save.className = "small";
+    save.textContent = "记录并办结";
+    save.addEventListener("click", async () => {
+      byId("follow-up-error").textContent = "";
+      try {
+        showFollowUps(await post("/supervisor/follow-ups/" + encodeURIComponent(item.number), { result: input.value }));
+      } catch (err) {
+        byId("follow-up-error").textContent = err.message;
+      }
+    });
+    box.append(input, save);
+    return box;
+  }
+  function showFollowUps(answer) {
+    rows(
+      "follow-ups",
+      answer.follow_ups,
+      (f) => [f.number, f.at, f.caller_masked, f.prefecture, f.handled_by, f.answers, resultCell(f)],
+      "（暂无）"
+    );
+  }
+  async function loadFollowUps() {
+    followUpsAt = Date.now();
+    const typing = [...document.querySelectorAll(".follow-up-result")].some((el) => el.value || el === document.activeElement);
+    if (typing) return; // never wipe a result being written
+    try {
+      const answer = await fetch("/supervisor/follow-ups", { credentials: "same-origin" });
+      if (answer.ok) showFollowUps(await answer.json());
+    } catch (e) {
+      /* shown again with the next push */
+    }
+  }
+
   render();
+  loadFollowUps();
   setInterval(render, 1000);
   live((message) => {
     if (message.type === "wallboard") {
       board = message;
       received = Date.now();
       render();
+      if (Date.now() - followUpsAt > 10000) loadFollowUps();
     }
   });
 })();

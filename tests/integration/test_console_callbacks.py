@@ -1,7 +1,8 @@
-"""Callbacks asked for from the console, against the real PostgreSQL: a supervisor calls back a caller who
+"""What the console does after a call, against the real PostgreSQL: a supervisor calls back a caller who
 abandoned today (one click on the wallboard), an agent schedules one at wrap-up for a chosen time. Each lands
 in the queue as a callback entry the dispatcher offers (not before its time), once, audited; bad input is
-refused field by field and changes nothing."""
+refused field by field and changes nothing. A supervisor records the result of the survey's follow-up of a
+dissatisfied caller, which closes that work order."""
 
 from __future__ import annotations
 
@@ -165,3 +166,68 @@ async def test_agent_schedules_a_callback_for_tomorrow_morning_and_only_once(con
     status, again = await console.post("lawyer01", f"/agent/tickets/{number}/callback", body)
     assert status == 409 and "不能重复预约" in again["error"]
     assert len(await console.fetch("SELECT id FROM callbacks")) == 1
+
+
+async def _dissatisfied(console: Console) -> tuple[str, str]:
+    """A call lawyer01 answered whose caller said 不满意 in the survey: the flow opened a follow-up work order
+    (as hotline/cell/flowapp.py does) besides lawyer01's own."""
+    async with console.pool.acquire() as conn:
+        agent_id = (await agents.get(conn, "lawyer01")).id
+        call_id = await answered_call(conn, agent_id, WAGES, queue="legal_aid")
+        await calls.save_survey_answer(conn, call_id, "satisfaction", 3, "不满意")
+        own = await tickets.create(conn, prefix="YN", tz="Asia/Shanghai", actor="lawyer01", call_id=call_id)
+        follow_up = await tickets.create(
+            conn,
+            prefix="YN",
+            tz="Asia/Shanghai",
+            actor="ivr",
+            call_id=call_id,
+            priority="urgent",
+            facts="[follow_up] survey satisfaction=不满意",
+        )
+        await calls.add_event(conn, call_id, CallEvent.IVR, data={"ticket": follow_up.number, "kind": "follow_up"})
+    return own.number, follow_up.number
+
+
+async def test_the_follow_up_list_shows_dissatisfied_callers_and_a_result_closes_the_work_order(
+    console: Console,
+) -> None:
+    own, number = await _dissatisfied(console)
+    status, listed = await console.get("boss", "/supervisor/follow-ups")
+    assert status == 200
+    (item,) = listed["follow_ups"]
+    assert (item["number"], item["status"], item["caller_masked"], item["handled_by"], item["result"]) == (
+        number,
+        "new",
+        "139****2345",
+        "lawyer01",
+        None,
+    )
+    assert item["answers"] == "satisfaction：不满意" and CALLER not in json.dumps(listed)
+
+    status, refused = await console.post("boss", f"/supervisor/follow-ups/{number}", {"result": "  "})
+    assert status == 422 and "请填写回访结果" in refused["fields"]["result"]
+    status, refused = await console.post("lawyer01", f"/supervisor/follow-ups/{number}", {"result": "已回访"})
+    assert status == 403
+    status, refused = await console.post("boss", f"/supervisor/follow-ups/{own}", {"result": "已回访"})
+    assert status == 404  # the agent's own work order is not a follow-up
+
+    result = "已回访：来电人对答复时长不满，已致歉并补充说明仲裁时效"
+    status, listed = await console.post("boss", f"/supervisor/follow-ups/{number}", {"result": result})
+    assert status == 200, listed
+    (item,) = listed["follow_ups"]
+    assert (item["status"], item["result"]) == ("closed", result)
+    steps = await console.fetch(
+        "SELECT l.to_status, l.actor FROM ticket_status_log l JOIN tickets t ON t.id = l.ticket_id "
+        "WHERE t.number = $1 ORDER BY l.id",
+        number,
+    )
+    assert [(r["to_status"], r["actor"]) for r in steps] == [
+        ("new", "ivr"),
+        ("in_progress", "boss"),
+        ("answered", "boss"),
+        ("follow_up", "boss"),
+        ("closed", "boss"),
+    ]
+    status, again = await console.post("boss", f"/supervisor/follow-ups/{number}", {"result": result})
+    assert status == 409 and "已办结" in again["error"]
