@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from db import audit
+from hotline.caller.households import RegistryFile
+from hotline.caller.privacy import NumberKeys
+
 
 @dataclass(frozen=True)
 class ImportResult:
@@ -30,6 +34,24 @@ async def import_digests(conn: Any, kind: str, digests: list[bytes], source: str
             source,
         )
     return ImportResult(kind=kind, total=len(digests), added=int(added))
+
+
+async def import_file(conn: Any, kind: str, parsed: RegistryFile, keys: NumberKeys, *, actor: str) -> ImportResult:
+    """Register a checked file's numbers (their keyed HMACs) under `kind` with its audit row, in one transaction:
+    all or nothing. What ``hotline registry import`` and the admin page's upload both do."""
+    async with conn.transaction():
+        result = await import_digests(conn, kind, [keys.digest(n) for n in parsed.numbers], source=parsed.path.name)
+        await audit.record(
+            conn,
+            actor,
+            "import",
+            "vulnerable_registry",
+            kind,
+            file=parsed.path.name,
+            rows=parsed.rows,
+            added=result.added,
+        )
+    return result
 
 
 async def lookup(conn: Any, digest: bytes) -> list[str]:

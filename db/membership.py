@@ -58,7 +58,8 @@ def _check_range(argument: str, value: int, allowed: range, meaning: str) -> Non
         )
 
 
-async def _queue_id(conn: Any, queue: str) -> int:
+async def require_queue(conn: Any, queue: str) -> int:
+    """The id of the queue named `queue`; QueueNotFound naming every queue when there is none."""
     queue_id: int | None = await conn.fetchval("SELECT id FROM queues WHERE name = $1", queue)
     if queue_id is None:
         known = [r["name"] for r in await conn.fetch("SELECT name FROM queues ORDER BY name")]
@@ -75,7 +76,7 @@ async def _agent_id(conn: Any, username: str) -> int:
 
 async def members(conn: Any, queue: str) -> list[Member]:
     """The queue's members, tier first, then penalty, then username (the order they are offered callers in)."""
-    queue_id = await _queue_id(conn, queue)
+    queue_id = await require_queue(conn, queue)
     rows = await conn.fetch(f"{_MEMBERS} WHERE m.queue_id = $1 ORDER BY m.tier, m.penalty, a.username", queue_id)
     return [Member.from_row(r) for r in rows]
 
@@ -92,7 +93,7 @@ async def add(conn: Any, queue: str, username: str, *, penalty: int = 0, tier: i
     _check_range("penalty", penalty, PENALTIES, "0 takes calls at once, higher waits for the queue's penalty steps")
     _check_range("tier", tier, TIERS, "tier 2 is offered a caller only when no tier-1 member is free")
     async with conn.transaction():
-        queue_id = await _queue_id(conn, queue)
+        queue_id = await require_queue(conn, queue)
         agent_id = await _agent_id(conn, username)
         before = await conn.fetchrow(
             "SELECT penalty, tier FROM queue_members WHERE queue_id = $1 AND agent_id = $2 FOR UPDATE",
@@ -126,7 +127,7 @@ async def add(conn: Any, queue: str, username: str, *, penalty: int = 0, tier: i
 async def remove(conn: Any, queue: str, username: str, *, actor: str) -> bool:
     """Take the agent out of the queue; False (and nothing audited) when they were not a member."""
     async with conn.transaction():
-        queue_id = await _queue_id(conn, queue)
+        queue_id = await require_queue(conn, queue)
         agent_id = await _agent_id(conn, username)
         row = await conn.fetchrow(
             "DELETE FROM queue_members WHERE queue_id = $1 AND agent_id = $2 RETURNING penalty, tier",

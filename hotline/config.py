@@ -104,6 +104,8 @@ class ConsoleSettings(_Section):
     require_registration: bool = True  # an agent may go available only while their phone is registered
     ticket_deadline_hours: int = Field(default=72, ge=1)  # a work order's deadline from its creation
     max_body_kb: int = Field(default=256, ge=1)  # larger request bodies are refused (413)
+    # the admin page's registry upload (a CSV of numbers, streamed, checked whole): larger files are refused (413)
+    registry_max_kb: int = Field(default=8192, ge=1, le=65536)
 
 
 class Settings(_Section):

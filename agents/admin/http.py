@@ -13,6 +13,13 @@ queue, with penalty and tier) and the pause reasons. Every change is audited in 
     POST /admin/members                         {"queue", "username", "penalty", "tier"}: add or change a member
     POST /admin/members/remove                  {"queue", "username"}
     POST /admin/pause-reasons                   {"reasons": ["小休", ...]}
+    GET  /admin/queues                          every queue's settings (strategy, times, waiting policies, rules)
+    POST /admin/queues/{name}                   {"wrapup_seconds": 45, ...}: change any of db.queue_settings.FIELDS
+                                                (audited with before and after; in force from the ACD's next
+                                                decision, no restart: see db.queue_settings)
+    POST /admin/registry                        multipart/form-data: ``file`` (CSV) and ``kind`` (a registry of
+                                                hotline.caller.households.KINDS); all rows imported or none, as
+                                                ``hotline registry import``; at most console.registry_max_kb
 
 An admin may not disable or demote themselves (409), so the console always keeps an admin.
 """
@@ -22,15 +29,18 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp_jinja2
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from agents import session as sessions
 from agents.admin import schemas, services
-from agents.api import BadRequest, NotFound, decode, json_response
+from agents.api import ApiError, BadRequest, NotFound, decode, json_response
 from agents.auth import current_agent, requires
-from agents.keys import HUB, POOL
-from db import audit, console, membership
+from agents.desk.schemas import Invalid
+from agents.keys import HUB, POOL, SETTINGS
+from db import audit, console, membership, queue_settings
 from db.agents import AgentNotFound
+from hotline.caller.households import KINDS as REGISTRY_KINDS
+from hotline.caller.privacy import load_keys
 from hotline.errors import HotlineError
 
 MEMBER_EXAMPLE = '{"queue": "legal_aid", "username": "lawyer01", "penalty": 0, "tier": 1}'
@@ -38,6 +48,7 @@ MEMBER_EXAMPLE = '{"queue": "legal_aid", "username": "lawyer01", "penalty": 0, "
 
 async def _overview(conn: Any) -> dict[str, Any]:
     queues = await membership.list_queues(conn)
+    settings = await services.queues(conn)
     return {
         "queues": [
             {
@@ -50,7 +61,11 @@ async def _overview(conn: Any) -> dict[str, Any]:
         ],
         "agents": await console.agent_names(conn),
         "reasons": await console.pause_reasons(conn),
+        "registry_kinds": REGISTRY_KINDS,
         **await services.overview(conn),
+        "queue_settings": settings["queues"],
+        "strategy_names": settings["strategy_names"],
+        "join_names": settings["join_names"],
     }
 
 
@@ -201,6 +216,99 @@ async def add_skill(request: web.Request) -> web.Response:
     return json_response({"skill": skill.key}, status=201)
 
 
+# ---- queue settings
+
+
+@requires("admin", "read the queues' settings")
+async def list_queues(request: web.Request) -> web.Response:
+    async with request.config_dict[POOL].acquire() as conn:
+        return json_response(await services.queues(conn))
+
+
+@requires("admin", "change the queues' settings")
+async def change_queue(request: web.Request) -> web.Response:
+    changes = schemas.queue_changes(await _body(request, '{"wrapup_seconds": 45}'), queue_settings.FIELDS)
+    name = request.match_info["name"]
+    async with request.config_dict[POOL].acquire() as conn:
+        try:
+            before, after = await queue_settings.update(conn, name, changes, actor=current_agent(request).username)
+        except membership.QueueNotFound as exc:
+            raise NotFound(str(exc)) from None
+    return json_response({"queue": services.queue_view(after), "changed": queue_settings.changed(before, after)})
+
+
+# ---- registry import
+
+
+class TooLarge(ApiError):
+    status = 413
+
+
+REGISTRY = "名单导入"
+FIELD_MAX = 1024  # bytes of a form field other than the file (kind, csrf)
+FORM_OVERHEAD = 16 * 1024  # the multipart framing and the small fields around the file
+
+
+async def _bounded(part: BodyPartReader, limit: int, what: str) -> bytes:
+    data = bytearray()
+    while chunk := await part.read_chunk():
+        data += chunk
+        if len(data) > limit:
+            raise TooLarge(f"{what}过大：不能超过 {limit // 1024 or 1} KB，未导入任何号码")
+    return bytes(data)
+
+
+async def _registry_form(request: web.Request, limit: int) -> tuple[str | None, bytes, Any]:
+    """The upload's file name, content and kind. The file is streamed and counted against `limit` (its own
+    limit: console.max_body_kb is for JSON bodies), unless the CSRF token came as a form field: then the
+    authentication middleware has already read the whole form, within console.max_body_kb."""
+    if request.content_type != "multipart/form-data":
+        raise Invalid({"file": "请以 multipart/form-data 表单上传名单文件"}, REGISTRY)
+    if request.headers.get(sessions.CSRF_HEADER) is None:
+        form = await request.post()  # cached by the middleware
+        upload, kind = form.get("file"), form.get("kind")
+        if isinstance(upload, web.FileField):
+            return upload.filename, upload.file.read(), kind
+        return None, b"", kind
+    if request.content_length is not None and request.content_length > limit + FORM_OVERHEAD:
+        raise TooLarge(f"名单文件过大：不能超过 {limit // 1024} KB，未导入任何号码")
+    filename: str | None = None
+    raw, kind = b"", None
+    async for part in await request.multipart():
+        if not isinstance(part, BodyPartReader):
+            raise Invalid({"file": "表单格式错误：不应有嵌套的 multipart"}, REGISTRY)
+        if part.name == "file":
+            filename, raw = part.filename, await _bounded(part, limit, "名单文件")
+        else:
+            value = (await _bounded(part, FIELD_MAX, f"表单字段“{part.name}”")).decode("utf-8", "replace")
+            if part.name == "kind":
+                kind = value
+    return filename, raw, kind
+
+
+@requires("admin", "import the vulnerable-household registry")
+async def import_registry(request: web.Request) -> web.Response:
+    settings = request.config_dict[SETTINGS]
+    filename, raw, kind = await _registry_form(request, settings.console.registry_max_kb * 1024)
+    errors: dict[str, str] = {}
+    if kind not in REGISTRY_KINDS:
+        errors["kind"] = "请从列表中选择名单类别：" + "、".join(REGISTRY_KINDS)
+    if filename is None:
+        errors["file"] = "请选择要导入的名单文件（CSV，每行一个号码或带“电话”等表头）"
+    if errors:
+        raise Invalid(errors, REGISTRY)
+    async with request.config_dict[POOL].acquire() as conn:
+        status, answer = await services.import_registry(
+            conn,
+            str(kind),
+            services.upload_name(filename),
+            raw,
+            load_keys(settings),
+            actor=current_agent(request).username,
+        )
+    return json_response(answer, status=status)
+
+
 def create_app() -> web.Application:
     app = web.Application()
     app.add_routes(
@@ -215,6 +323,9 @@ def create_app() -> web.Application:
             web.post("/members", add_member),
             web.post("/members/remove", remove_member),
             web.post("/pause-reasons", pause_reasons),
+            web.get("/queues", list_queues),
+            web.post("/queues/{name}", change_queue),
+            web.post("/registry", import_registry),
         ]
     )
     return app

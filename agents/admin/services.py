@@ -5,13 +5,19 @@ Accounts keep an administrator: an admin may neither disable nor demote themselv
 
 from __future__ import annotations
 
+import asyncio
+import re
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
-from agents.admin.schemas import KIND_NAMES, ROLE_NAMES, NewAgent
+from agents.admin.schemas import JOIN_NAMES, KIND_NAMES, ROLE_NAMES, STRATEGY_NAMES, NewAgent
 from agents.api import Conflict
 from agents.desk.schemas import Invalid
 from agents.desk.services import STATE_NAMES
-from db import agents, audit, sessions, skills
+from db import agents, audit, households, queue_settings, sessions, skills
+from hotline.caller.households import RegistryFileError, parse_registry_file
+from hotline.caller.privacy import NumberKeys
 
 DISABLED_REASON = "账号停用"
 
@@ -131,3 +137,64 @@ async def add_skill(conn: Any, kind: str, name: str, *, actor: str) -> skills.Sk
             raise Conflict(f"技能“{kind}:{name}”已存在")
         await audit.record(conn, actor, "create", "skill", f"{kind}:{name}")
     return skills.Skill(kind, name)
+
+
+def queue_view(queue: queue_settings.QueueSettings) -> dict[str, Any]:
+    """A queue's settings as the admin page lists them, with the Chinese names of its choices."""
+    return {
+        "name": queue.name,
+        "members": queue.members,
+        **queue.settings(),
+        "strategy_name": STRATEGY_NAMES[queue.strategy],
+        "join_when_empty_name": JOIN_NAMES[queue.join_when_empty],
+        "penalty_steps_text": ", ".join(f"{s['after_seconds']}:{s['max_penalty']}" for s in queue.penalty_steps),
+    }
+
+
+async def queues(conn: Any) -> dict[str, Any]:
+    """Every queue's settings and the choices the page offers."""
+    return {
+        "queues": [queue_view(q) for q in await queue_settings.list_all(conn)],
+        "strategy_names": STRATEGY_NAMES,
+        "join_names": JOIN_NAMES,
+    }
+
+
+REGISTRY_SHOWN = 200  # bad lines listed in a refusal (the count says how many there were)
+
+
+def upload_name(filename: str | None) -> str:
+    """The name the audit log and the registry's `source` keep: the last part of the browser's file name
+    (percent-escapes decoded: browsers escape quotes that way, aiohttp's client every non-ASCII character)."""
+    name = re.split(r"[\\/]", unquote(filename or ""))[-1].strip()[:120]
+    return name or "upload.csv"
+
+
+async def import_registry(
+    conn: Any, kind: str, filename: str, raw: bytes, keys: NumberKeys, *, actor: str
+) -> tuple[int, dict[str, Any]]:
+    """Check an uploaded registry file with the parser of ``hotline registry import`` and store it all, audited,
+    or nothing. Answers the status and the page's answer: the counts, or (422) every bad line with its reason in
+    Chinese."""
+    try:  # a big file takes a while to check: not on the event loop
+        parsed = await asyncio.to_thread(parse_registry_file, Path(filename), raw)
+    except RegistryFileError as exc:
+        problems = exc.found
+        summary = f"名单文件有误，未导入任何号码：共 {len(problems)} 处问题"
+        return 422, {
+            "error": summary,
+            "fields": {"file": summary},
+            "rejected_count": len(problems),
+            "rejected": [{"line": p.line, "reason": p.reason_zh} for p in problems[:REGISTRY_SHOWN]],
+        }
+    result = await households.import_file(conn, kind, parsed, keys, actor=actor)
+    return 200, {
+        "file": filename,
+        "kind": kind,
+        "rows": parsed.rows,
+        "distinct": result.total,
+        "imported": result.added,
+        "already_registered": result.total - result.added,
+        "rejected_count": 0,
+        "rejected": [],
+    }

@@ -6,6 +6,7 @@ POST /supervisor/abandoned/{call_id}/callback   call back a caller who abandoned
 GET  /supervisor/follow-ups       the survey's follow-up work orders (dissatisfied callers), open first
 POST /supervisor/follow-ups/{number}   {"result": "..."}: what the follow-up call found; closes the work order
 POST /supervisor/agents/{username}/state   force an agent's state with a reason (logged, audited)
+GET  /supervisor/tickets, /tickets.json, /tickets/{number}, /recordings/{id}   records (agents.supervisor.records)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from agents.desk.services import call_back
 from agents.keys import POOL, SETTINGS
 from agents.state.http import force_state  # the same change as the API's, under the supervisor's pages
 from agents.supervisor import services
+from agents.supervisor.records import http as records
 from db import console
 
 
@@ -98,6 +100,7 @@ def create_app() -> web.Application:
             web.get("/follow-ups", follow_ups),
             web.post("/follow-ups/{number}", record_follow_up),
             web.post("/agents/{username}/state", force_state),
+            *records.ROUTES,
         ]
     )
     return app

@@ -1,4 +1,5 @@
-"""``hotline queue list|members|add-member|remove-member``: who takes which queue's calls (the database).
+"""``hotline queue list|members|add-member|remove-member|set``: who takes which queue's calls, and the queue's
+settings (the database).
 
 Changes are written to the audit log as ``cli:<OS user>``; the console's admin page makes the same changes.
 """
@@ -13,6 +14,10 @@ from hotline.config import Settings
 from hotline.errors import HotlineError
 
 
+def _queue_argument(parser: Any) -> None:
+    parser.add_argument("queue", metavar="QUEUE", help="queue name, e.g. legal_aid (see `hotline queue list`)")
+
+
 def register(sub: Any) -> None:
     """Add ``queue ...`` to the ``hotline`` parser's subcommands."""
     qu = sub.add_parser("queue", help="queues and their members (database)")
@@ -22,7 +27,7 @@ def register(sub: Any) -> None:
     members = qu_sub.add_parser(
         "members", help="a queue's members with penalty, tier and state (in the order they are offered callers)"
     )
-    members.add_argument("queue", metavar="QUEUE", help="queue name, e.g. legal_aid (see `hotline queue list`)")
+    _queue_argument(members)
     members.set_defaults(run=_queue)
     add = qu_sub.add_parser(
         "add-member",
@@ -31,7 +36,7 @@ def register(sub: Any) -> None:
         "set: an omitted option means its default). The dispatcher uses the change from its next pass. Written "
         "to the audit log.",
     )
-    add.add_argument("queue", metavar="QUEUE", help="queue name, e.g. legal_aid (see `hotline queue list`)")
+    _queue_argument(add)
     add.add_argument("username", metavar="USERNAME", help="an agent created with `hotline agent add`")
     add.add_argument(
         "--penalty",
@@ -58,6 +63,82 @@ def register(sub: Any) -> None:
     rm.add_argument("queue", metavar="QUEUE", help="queue name (see `hotline queue list`)")
     rm.add_argument("username", metavar="USERNAME", help="the agent's username")
     rm.set_defaults(run=_queue)
+    _register_set(qu_sub)
+
+
+# `hotline queue set` options: (flag, db.queue_settings field, metavar, help); "none" unsets the optional ones.
+SET_OPTIONS = (
+    ("--display-name", "display_name", "TEXT", "the name the console and reports show, e.g. 法律援助"),
+    (
+        "--strategy",
+        "strategy",
+        "NAME",
+        "longest_idle, round_robin, fewest_calls, least_talk_time, ring_all or skills_weighted",
+    ),
+    ("--service-level", "service_level_seconds", "S", "service-level target in seconds (1 to 3600)"),
+    ("--wrapup", "wrapup_seconds", "S", "seconds of wrap-up after a call before the agent is available (0 to 3600)"),
+    ("--ring-timeout", "ring_timeout_seconds", "S", "seconds an agent's phone rings for an offer (1 to 300)"),
+    ("--max-wait", "max_wait_seconds", "S|none", "longest wait when the flow sets none (none: 600 s)"),
+    ("--max-length", "max_length", "N|none", "callers in line at most (none: no limit)"),
+    ("--join-when-empty", "join_when_empty", "POLICY", "paused_ok, no or yes: who must be logged in to join"),
+    ("--leave-when-empty", "leave_when_empty", "yes|no", "callers leave once no member is logged in"),
+    ("--aging", "priority_aging_per_minute", "X", "priority points a caller gains per minute waited (0 to 60)"),
+    ("--penalty-steps", "penalty_steps", "S:P,...", "after S seconds members with penalty up to P, e.g. 0:0,30:100"),
+    ("--skills-relax", "skills_relax_after_seconds", "S|none", "after S seconds required skills are not required"),
+)
+
+
+def _register_set(qu_sub: Any) -> None:
+    st = qu_sub.add_parser(
+        "set",
+        help="change a queue's settings (strategy, wrap-up, ring timeout, waiting policies, ACD rules)",
+        description="Change the given settings of the queue; the others stay as they are. The ACD uses them "
+        "from its next decision, without a restart (a caller already in line keeps the waiting policy read when "
+        "they joined). Written to the audit log with the values before and after.",
+    )
+    _queue_argument(st)
+    for flag, field, metavar, text in SET_OPTIONS:
+        st.add_argument(flag, dest=field, metavar=metavar, help=text)
+    st.set_defaults(run=_queue)
+
+
+def _changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given, as the admin page's body (the values are checked by its schema)."""
+    changes: dict[str, Any] = {}
+    for _flag, field, _metavar, _text in SET_OPTIONS:
+        value = getattr(args, field)
+        if value is None:
+            continue
+        if field == "leave_when_empty":
+            value = {"yes": True, "no": False}.get(value.lower(), value)
+        elif value.lower() == "none":
+            value = None
+        changes[field] = value
+    return changes
+
+
+async def _set(conn: Any, args: argparse.Namespace) -> int:
+    from agents.admin.schemas import queue_changes
+    from agents.desk.schemas import Invalid
+    from db import queue_settings
+
+    flags = {field: flag for flag, field, _metavar, _text in SET_OPTIONS}
+    try:
+        changes = queue_changes(_changes(args), queue_settings.FIELDS)
+    except Invalid as exc:
+        for field, message in exc.fields.items():
+            where = flags.get(field, "options")
+            print(f"hotline: error: {where}: {message}", file=sys.stderr)
+        print(f"hotline: queue {args.queue} not changed", file=sys.stderr)
+        return 2
+    before, after = await queue_settings.update(conn, args.queue, changes, actor=_actor())
+    was, now = before.settings(), after.settings()
+    changed = queue_settings.changed(before, after)
+    if not changed:
+        print(f"queue {args.queue}: nothing changed")
+    for field in changed:
+        print(f"queue {args.queue}: {flags[field][2:]} {was[field]!r} -> {now[field]!r}")
+    return 0
 
 
 def _actor() -> str:
@@ -90,6 +171,8 @@ async def _run(conn: Any, args: argparse.Namespace) -> int:
     from db import membership
 
     command = args.queue_command
+    if command == "set":
+        return await _set(conn, args)
     if command == "list":
         queues = await membership.list_queues(conn)
         width = max((len(q.name) for q in queues), default=0)

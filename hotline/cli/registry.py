@@ -46,20 +46,7 @@ async def _registry(args: argparse.Namespace, settings: Settings) -> int:
         parsed = read_registry_file(args.file)  # raises before touching the database
         conn = await connect(settings)
         try:
-            async with conn.transaction():
-                result = await households.import_digests(
-                    conn, args.kind, [keys.digest(n) for n in parsed.numbers], source=args.file.name
-                )
-                await audit.record(
-                    conn,
-                    args.actor,
-                    "import",
-                    "vulnerable_registry",
-                    args.kind,
-                    file=args.file.name,
-                    rows=parsed.rows,
-                    added=result.added,
-                )
+            result = await households.import_file(conn, args.kind, parsed, keys, actor=args.actor)
         finally:
             await conn.close()
         print(

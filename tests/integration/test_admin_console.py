@@ -4,9 +4,7 @@ skills; each change audited without the password, each refusal leaving everythin
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +17,7 @@ from db import agents, sessions
 from hotline.clock import SYSTEM
 from hotline.config import ConsoleSettings, Settings
 from hotline.supervisor.service import make_app
+from tests.support import console
 
 PASSWORDS = {"root": "root-password", "root2": "root2-password", "boss": "boss-password", "lawyer01": "password-123"}
 Client = TestClient[web.Request, web.Application]
@@ -45,8 +44,7 @@ async def client(pool: asyncpg.Pool) -> AsyncIterator[Client]:
 
 
 def basic(username: str, password: str | None = None) -> dict[str, str]:
-    token = base64.b64encode(f"{username}:{password or PASSWORDS[username]}".encode()).decode()
-    return {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+    return console.basic(username, password or PASSWORDS[username])
 
 
 async def post(client: Client, path: str, body: Any, as_: str = "root") -> tuple[int, Any]:
@@ -78,16 +76,7 @@ async def browsers(client: Client) -> AsyncIterator[list[Client]]:
 
 async def browser_login(client: Client, browsers: list[Client], username: str) -> Client:
     """A browser (its own cookie jar) logged in through the login form."""
-    browser: Client = TestClient(client.server)
-    browsers.append(browser)
-    await browser.start_server()
-    async with browser.get("/account/login") as resp:
-        found = re.search(r'name="csrf" value="([^"]+)"', await resp.text())
-    assert found
-    form = {"username": username, "password": PASSWORDS[username], "csrf": found.group(1), "next": "/agent/"}
-    async with browser.post("/account/login", data=form, allow_redirects=False) as resp:
-        assert resp.status == 303
-    return browser
+    return await console.browser_login(client.server, browsers, username, PASSWORDS[username])
 
 
 async def opens_desk(browser: Client) -> bool:

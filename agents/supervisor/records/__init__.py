@@ -1,0 +1,1 @@
+"""Supervisors' records of past work: the work-order search, a work order's page, its recordings."""
