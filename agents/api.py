@@ -8,7 +8,7 @@ to aiohttp (500, logged).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -68,12 +68,51 @@ def json_response(data: dict[str, Any], status: int = 200, headers: dict[str, st
     )
 
 
-def decode(raw: bytes | str, example: str) -> Any:
-    """The JSON document of a request body, or a BadRequest that shows an example of what was expected."""
+def storable(text: str) -> bool:
+    """Whether PostgreSQL can hold ``text``: no NUL character, no unpaired surrogate (JSON's \\ud800 escapes)."""
+    if "\x00" in text:
+        return False
     try:
-        return json.loads(raw)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _strings(document: Any) -> Iterator[str]:
+    if isinstance(document, str):
+        yield document
+    elif isinstance(document, dict):
+        for key, value in document.items():
+            yield key
+            yield from _strings(value)
+    elif isinstance(document, list):
+        for value in document:
+            yield from _strings(value)
+
+
+UNSTORABLE = "含有无法保存的字符（NUL 字符 \\u0000 或不成对的 \\ud800–\\udfff）"
+
+
+def decode(raw: bytes | str, example: str) -> Any:
+    """The JSON document of a request body, or a BadRequest that shows an example of what was expected (or says
+    that its text holds characters no column can store)."""
+    try:
+        document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise BadRequest(f"body: expected JSON such as {example}") from None
+    if not all(storable(text) for text in _strings(document)):
+        raise BadRequest(f"请求正文{UNSTORABLE}")
+    return document
+
+
+@web.middleware
+async def storable_paths(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse (400) a path whose parameters hold characters no column can store, before a query would fail."""
+    match = request.match_info
+    if match.http_exception is None and not all(storable(value) for value in match.values()):
+        raise BadRequest(f"路径参数{UNSTORABLE}")
+    return await handler(request)
 
 
 def _is_page(request: web.Request) -> bool:

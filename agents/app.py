@@ -6,8 +6,9 @@ The supervisor mounts it at :data:`PREFIX` beside its own /healthz and /metrics:
 
 An area is a package ``agents/<area>/`` whose ``http.create_app()`` builds its sub-app; it is mounted at the
 prefix :data:`AREAS` names. The console's areas (``agent``, ``supervisor``, ``admin``) are added the same way.
-The parent's middlewares run for every sub-app: ``json_errors`` outside, ``authentication`` inside, so every
-route must declare its audience (``agents.auth.requires`` or ``public``).
+The parent's middlewares run for every sub-app: ``json_errors`` outside, then ``storable_paths`` (400 on a path
+parameter PostgreSQL cannot hold), ``authentication`` inside, so every route must declare its audience
+(``agents.auth.requires`` or ``public``).
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from aiohttp import web
 
 from agents.account import http as account_http
 from agents.admin import http as admin_http
-from agents.api import Handler, json_errors
+from agents.api import Handler, json_errors, storable_paths
 from agents.auth import authentication, public
+from agents.calls import http as calls_http
 from agents.desk import http as desk_http
 from agents.desk.services import snapshot
 from agents.keys import CLOCK, HUB, POOL, REGISTRAR, SETTINGS
 from agents.live import http as live_http
 from agents.live.hub import Hub
+from agents.openapi import openapi_json
+from agents.referrals import http as referrals_http
 from agents.state import http as state_http
 from agents.suggestions import http as suggestions_http
 from agents.supervisor import http as supervisor_http
@@ -42,6 +46,8 @@ AREAS: dict[str, Callable[[], web.Application]] = {
     "/agents": state_http.create_app,
     "/tickets": tickets_http.create_app,
     "/suggestions": suggestions_http.create_app,
+    "/calls": calls_http.create_app,
+    "/referrals": referrals_http.create_app,
 }
 
 
@@ -60,10 +66,11 @@ CSP = "default-src 'self'; img-src 'self' data:; media-src 'self'; connect-src '
 def create_app(pool: Any, settings: Settings, clock: Clock, *, guarded: bool = True) -> web.Application:
     """The JSON API over ``pool`` (owned by the caller, who closes it), reading the time from ``clock``.
     ``guarded`` adds the error and authentication middlewares (off when a root app that has them mounts it)."""
-    app = web.Application(middlewares=[json_errors, authentication] if guarded else [])
+    app = web.Application(middlewares=[json_errors, storable_paths, authentication] if guarded else [])
     app[POOL] = pool
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    app.router.add_get("/openapi.json", openapi_json)
     for prefix, area in AREAS.items():
         app.add_subapp(prefix, area())
     return app
@@ -91,7 +98,7 @@ def create_root(pool: Any, settings: Settings, clock: Clock, registrar: Any = No
     Every route declares its audience (the root's authentication middleware refuses those that do not);
     ``registrar`` answers whether an agent's phone is registered (agents.registrar)."""
     root = web.Application(
-        middlewares=[security_headers, json_errors, authentication],
+        middlewares=[security_headers, json_errors, storable_paths, authentication],
         client_max_size=settings.console.max_body_kb * 1024,
     )
     root[POOL] = pool

@@ -49,13 +49,19 @@ def test_every_route_of_every_sub_app_declares_its_role_or_is_public() -> None:
     found = sorted(f"{method} {path}" for method, path, _ in _routes(app))
     assert found == [
         "GET /agents/me",
+        "GET /calls",
+        "GET /calls/{call_id}",
+        "GET /openapi.json",
+        "GET /referrals",
+        "GET /referrals/{ticket_number}",
         "GET /suggestions/accuracy",
         "GET /tickets/{number}",
         "POST /agents/me/state",
         "POST /agents/{username}/state",
         "POST /tickets/{number}/fields",
     ]
-    assert {"/" + route.split(" ")[1].split("/")[1] for route in found} == set(agents_app.AREAS)
+    areas = {"/" + route.split(" ")[1].split("/")[1] for route in found if route != "GET /openapi.json"}
+    assert areas == set(agents_app.AREAS)
     assert _undeclared(app) == []
 
 
