@@ -30,15 +30,15 @@ R = TypeVar("R")
 
 # The caller's prefecture: its code, else `outside_yunnan` for a number placed elsewhere (calls.province is the
 # geocoder's place, e.g. 北京市), else `unknown` (withheld, or a Yunnan number of no known prefecture).
-_PREFECTURE = """CASE WHEN c.prefecture_code IS NOT NULL THEN c.prefecture_code::text
+PREFECTURE_SQL = """CASE WHEN c.prefecture_code IS NOT NULL THEN c.prefecture_code::text
                       WHEN c.province IS NOT NULL AND c.province NOT LIKE '云南%' THEN 'outside_yunnan'
                       ELSE 'unknown' END"""
 # $1, $2: the period; $4: the prefecture filter. $3 (queue) and $5 (agent) are applied by each query.
 _PERIOD = f"""period_calls AS (
     SELECT c.id, c.started_at, c.ended_at, c.direction, c.queue_id, c.agent_id, c.caller_hmac,
-           {_PREFECTURE} AS prefecture
+           {PREFECTURE_SQL} AS prefecture
     FROM calls c
-    WHERE c.started_at >= $1 AND c.started_at < $2 AND ($4::text IS NULL OR {_PREFECTURE} = $4)
+    WHERE c.started_at >= $1 AND c.started_at < $2 AND ($4::text IS NULL OR {PREFECTURE_SQL} = $4)
 )"""
 
 # One row per ENTERQUEUE of an inbound call; its end is the first queue exit before the call's next ENTERQUEUE.

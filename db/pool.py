@@ -13,6 +13,7 @@ import asyncpg
 
 from hotline.config import Settings
 from hotline.errors import DatabaseUnavailable
+from hotline.metrics import count_db_connection
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,11 @@ async def connect_current(settings: Settings) -> Any:
     return conn
 
 
+async def _opened(conn: Any) -> None:
+    """Every connection the pool opens (the first ones, and each one after a lost connection) is counted."""
+    count_db_connection()
+
+
 async def create_pool(settings: Settings) -> Any:
     try:
         return await asyncpg.create_pool(
@@ -87,6 +93,7 @@ async def create_pool(settings: Settings) -> Any:
             min_size=settings.database.min_pool,
             max_size=settings.database.max_pool,
             timeout=settings.database.connect_timeout,
+            init=_opened,
         )
     except (OSError, TimeoutError, socket.gaierror, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise _unavailable(settings, exc) from None

@@ -108,6 +108,43 @@ class ConsoleSettings(_Section):
     registry_max_kb: int = Field(default=8192, ge=1, le=65536)
 
 
+class MetricsSettings(_Section):
+    host: str = "127.0.0.1"  # the node's one /metrics endpoint (docs/metrics.md)
+    port: int = Field(default=9348, ge=0, le=65535)
+    enabled: bool = True
+    refresh_s: float = Field(default=5.0, gt=0, le=300)  # the event-log collector and the state gauges
+    kpi_refresh_s: float = Field(default=60.0, gt=0, le=3600)  # today's KPIs (hotline_kpi_today)
+
+
+class PrometheusSettings(_Section):
+    """The embedded Prometheus `hotline up` starts (Debian's prometheus, data under state_dir/prometheus)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9090, ge=0, le=65535)
+    binary: str = "prometheus"
+    retention: str = Field(default="15d", pattern=r"^[0-9]+[smhdwy]$")
+    scrape_interval_s: int = Field(default=15, ge=1, le=300)
+    rules_dir: Path | None = None  # None: monitoring/prometheus/rules of this checkout
+
+
+class KpiSettings(_Section):
+    """KPI parameters (docs/kpi.md, hotline.kpi.KpiParams) and the targets the alerts compare with."""
+
+    short_abandon_s: float = Field(default=5.0, ge=0)
+    exclude_short_abandons: bool = True
+    service_level_s: float | None = Field(default=15.0, gt=0)  # None: each queue's service_level_seconds
+    targets: dict[str, float] = Field(
+        default_factory=lambda: {
+            "answer_rate": 0.95,
+            "service_level": 0.80,
+            "abandon_rate": 0.05,
+            "satisfaction": 0.90,
+            "response_rate": 1.0,
+        }
+    )
+
+
 class Settings(_Section):
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
@@ -122,6 +159,9 @@ class Settings(_Section):
     transcribe: TranscribeSettings = TranscribeSettings()
     qa: QaSettings = QaSettings()
     console: ConsoleSettings = ConsoleSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
+    kpi: KpiSettings = KpiSettings()
 
 
 def _env_names() -> dict[str, tuple[str, ...]]:

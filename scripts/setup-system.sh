@@ -3,7 +3,7 @@
 # Idempotent: does nothing that is already done.
 set -euo pipefail
 
-PKGS=(postgresql postgresql-client kamailio kamailio-postgres-modules kamailio-extra-modules
+PKGS=(prometheus postgresql postgresql-client kamailio kamailio-postgres-modules kamailio-extra-modules
       sip-tester espeak-ng sox baresip python3-venv faketime chromium fonts-noto-cjk)
 
 missing=()

@@ -28,11 +28,15 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import Counter
+
 from db import acd, agents
 from db.acd import LEADER_LOCK as LEADER_LOCK  # re-exported: bench/acd.py takes the lock
 from hotline.acd.strategies import Agent, Caller, PenaltyStep, QueueRules, Strategy, match, score
 from hotline.clock import SYSTEM, Clock
+from hotline.metrics import count_db_error, safe
 
+OFFERS = Counter("hotline_acd_offers_total", "Offers the dispatcher made to agents")
 log = logging.getLogger(__name__)
 
 STALE_OFFER_S = 60.0  # an offer no cell acted on (cell died) goes back to the queue after this
@@ -157,6 +161,7 @@ class Dispatcher:
             except Exception as exc:
                 if type(exc).__module__.startswith("asyncpg"):
                     log.warning("dispatcher %s: database error, retrying: %s", self.name, exc)
+                    count_db_error()
                 else:
                     raise
             self.term = None
@@ -276,6 +281,7 @@ class Dispatcher:
             raise LostLeadership(f"term {self.term} is stale (current {offers.term})")
         self.stats.refused += len(pairs) - len(offers.made)
         self.stats.offers += len(offers.made)
+        safe("hotline_acd_offers_total", lambda: OFFERS.inc(len(offers.made)))
         return offers.made
 
     async def reconcile(self) -> None:

@@ -8,13 +8,17 @@ import logging
 from typing import Any
 from uuid import UUID
 
+from prometheus_client import Counter
+
 from db import analysis as analysis_db
 from hotline.analysis.service import AnalysisOutcome, CallNotFound, analyse_call
 from hotline.config import Settings
 from hotline.logs import redact
+from hotline.metrics import safe
 from hotline.qa import QaRules, load_rules
 from hotline.tag import Taxonomy, load_taxonomy, tag
 
+ANALYSED = Counter("hotline_analysis_calls_total", "Calls the post-call analysis finished", ["result"])
 log = logging.getLogger(__name__)
 
 
@@ -81,7 +85,12 @@ class AnalysisWorker:
             log.error("analysis of call %s failed: %s", call_id, message)
             log.debug("analysis of call %s failed", call_id, exc_info=True)
             await analysis_db.mark_failed(self.pool, call_id, message)
+            safe("hotline_analysis_calls_total", lambda: ANALYSED.labels("failed").inc())
             return AnalysisOutcome(call_id, "error", error=message)
+        safe(
+            "hotline_analysis_calls_total",
+            lambda: ANALYSED.labels("ok" if outcome.status != "skipped" else "skipped").inc(),
+        )
         if outcome.status != "skipped":
             log.info("%s", outcome.summary())
         return outcome

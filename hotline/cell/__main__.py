@@ -21,6 +21,7 @@ from db.pool import create_pool
 from hotline.caller.privacy import load_keys
 from hotline.cell.callback import CallbackDialer
 from hotline.cell.flowapp import FlowApp, prompt_names
+from hotline.cell.metrics import watch_legs
 from hotline.cell.queueing import QueueWait
 from hotline.cell.records import RecordedCalls
 from hotline.cell.transcription import LiveTranscription
@@ -113,9 +114,15 @@ async def run(settings: Settings, name: str, index: int, clock: Clock) -> int:
             log.info("flows reloaded: %s", report.summary())
 
         loop.add_signal_handler(signal.SIGHUP, reload)
+        legs_stop = asyncio.Event()
+        legs = asyncio.create_task(
+            watch_legs(name, lambda: cell.engine.legs_in_use, cell.engine.max_legs, legs_stop), name="legs"
+        )
         await stop.wait()
         await callbacks.stop(settings.sip.drain_timeout)
         await cell.stop()
+        legs_stop.set()
+        await legs
     return 0
 
 

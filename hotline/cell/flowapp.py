@@ -17,6 +17,7 @@ from db import callbacks, calls, households, tickets, transfers
 from db import tags as tags_db
 from hotline.caller.phone import InvalidNumber, parse_caller
 from hotline.caller.privacy import NumberKeys
+from hotline.cell.metrics import count_exits
 from hotline.cell.queueing import QueueWait
 from hotline.cell.records import Session
 from hotline.clock import SYSTEM, Clock
@@ -84,6 +85,7 @@ class FlowApp:
         assert leg.context is not None
         await leg.start_recording(leg.context.recording_path(leg))
         state, actions = start(flow, self.clock.now(), await self._attributes(session))
+        seen = count_exits(state, 0)
         try:
             while not state.ended:
                 event = await self._perform(actions, leg, session, state)
@@ -92,12 +94,14 @@ class FlowApp:
                 if event is None:
                     break
                 state, actions = step(state, event)
+                seen = count_exits(state, seen)
         except CallEnded:
             if session.agent is not None:
                 with contextlib.suppress(Exception):
                     await session.agent.hangup()
                 await self.queue_wait.agent_done(session, by_caller=True)
             state, actions = step(state, CallerHungUp())
+            seen = count_exits(state, seen, hung_up=True)
             await self._bookkeeping(actions, session, state)
         finally:
             self.queue_wait.forget(session.call_id)

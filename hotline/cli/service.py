@@ -28,6 +28,11 @@ def register(sub: Any) -> None:
         "--no-engine", action="store_true", help="serve health and metrics only, without SIP (cells and Kamailio)"
     )
 
+    up.add_argument(
+        "--no-prometheus",
+        action="store_true",
+        help="do not start the embedded Prometheus (a site with its own; same as prometheus.enabled: false)",
+    )
     up.set_defaults(run=_up)
 
     p = sub.add_parser(
@@ -81,6 +86,9 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
     from hotline.cli import config_arguments
     from hotline.supervisor.service import run
 
+    if args.no_prometheus:
+        off = settings.prometheus.model_copy(update={"enabled": False})
+        settings = settings.model_copy(update={"prometheus": off})
     await run(settings, config_args=config_arguments(args, resolve=True), engine=not args.no_engine)
     return 0
 

@@ -13,6 +13,7 @@ from typing import Any
 from db import calls
 from hotline.config import Settings
 from hotline.supervisor.children import Child, ChildSpec
+from hotline.supervisor.metrics import child_env
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class CellChild:
             ChildSpec(
                 name=self.name,
                 argv=[sys.executable, "-m", "hotline.cell", *config_args, "--name", self.name, "--index", str(index)],
+                env=child_env(settings, "cell"),
                 ready=self._is_ready,
                 ready_timeout=20,
                 stop_timeout=settings.sip.drain_timeout + 15,

@@ -10,9 +10,11 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hotline.errors import HotlineError
+from hotline.metrics import MULTIPROC_ENV, child_exited
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,8 @@ class Child:
             self._settled.set()
             code = await proc.wait()
             await forward
+            dead_files = (self.spec.env or {}).get(MULTIPROC_ENV)
+            child_exited(Path(dead_files) if dead_files else None, proc.pid)
             self.last_exit, self.pid = code, None
             ran = time.monotonic() - (self.started_at or 0)
             if self._stopping:

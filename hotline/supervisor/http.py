@@ -1,19 +1,21 @@
-"""Health and metrics endpoints of the supervisor, beside the web app it mounts (agents.app)."""
+"""The health endpoint of the supervisor, beside the web app it mounts (agents.app). Metrics have their own
+port: hotline/supervisor/metrics.py."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agents.auth import public
 from agents.keys import CLOCK, POOL
 from db import health
 from hotline.clock import Clock
+from hotline.errors import HotlineError
 
 HEALTH_SOURCES = web.AppKey("health_sources", dict[str, Callable[[], dict[str, Any]]])
 
@@ -43,13 +45,20 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-@public
-async def metrics(request: web.Request) -> web.Response:
-    resp = web.Response(body=generate_latest())
-    resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-    resp.charset = "utf-8"
-    return resp
-
-
 def routes() -> list[web.RouteDef]:
-    return [web.get("/healthz", healthz), web.get("/metrics", metrics)]
+    return [web.get("/healthz", healthz)]
+
+
+async def listen(
+    stack: contextlib.AsyncExitStack, app: web.Application, host: str, port: int, what: str, hint: str
+) -> web.AppRunner:
+    """Serve `app` on host:port until the stack closes; a port in use is a clear error naming the setting."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        raise HotlineError(f"cannot listen on {what} {host}:{port}: {exc.strerror} ({hint})") from None
+    return runner

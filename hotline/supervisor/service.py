@@ -24,11 +24,13 @@ from hotline.caller.regions import region_of
 from hotline.clock import Clock, from_environment
 from hotline.config import Settings
 from hotline.errors import HotlineError
-from hotline.supervisor import http
+from hotline.supervisor import http, metrics
 from hotline.supervisor.cells import CellChild, cells_needed
 from hotline.supervisor.front import FrontChild
 from hotline.supervisor.http import HEALTH_SOURCES
+from hotline.supervisor.prometheus import PrometheusChild
 from hotline.supervisor.transcriber import TranscriberChild, model_problem, off_health
+from hotline.telemetry.state import Sources
 
 log = logging.getLogger(__name__)
 
@@ -44,29 +46,21 @@ def make_app(settings: Settings, pool: Any, clock: Clock, registrar: Any = None)
 async def _serve_http(
     stack: contextlib.AsyncExitStack, settings: Settings, pool: Any, clock: Clock, registrar: Any
 ) -> web.AppRunner:
-    runner = web.AppRunner(make_app(settings, pool, clock, registrar), access_log=None)
-    await runner.setup()
-    stack.push_async_callback(runner.cleanup)
-    site = web.TCPSite(runner, settings.http.host, settings.http.port)
-    try:
-        await site.start()
-    except OSError as exc:
-        raise HotlineError(
-            f"cannot listen on http {settings.http.host}:{settings.http.port}: {exc.strerror} "
-            "(set http.port or HOTLINE_HTTP_PORT)"
-        ) from None
-    return runner
+    app = make_app(settings, pool, clock, registrar)
+    return await http.listen(
+        stack, app, settings.http.host, settings.http.port, "http", "set http.port or HOTLINE_HTTP_PORT"
+    )
 
 
 async def _start_engine(
     stack: contextlib.AsyncExitStack, settings: Settings, pool: Any, config_args: Sequence[str]
-) -> tuple[list[CellChild], FrontChild]:
+) -> tuple[list[CellChild], FrontChild, list[Any]]:
     """Start the cells (the first one tells how many calls a cell holds), then the front.
 
     Stop order, registered on the stack: the cells drain first while the front still relays their BYEs,
     then the front stops."""
     check_prompts(settings)
-    await check_flows(settings, pool)
+    flows = await check_flows(settings, pool)
     await asyncio.to_thread(region_of, "13900000000")  # build the number-range index once, not in every cell
     first = CellChild(settings, 1, config_args, pool)
     cells = [first]
@@ -92,7 +86,7 @@ async def _start_engine(
         settings.sip.listen_port,
         settings.sip.service_number,
     )
-    return cells, front
+    return cells, front, flows
 
 
 def _start_transcriber(
@@ -114,8 +108,24 @@ def _start_transcriber(
     return transcriber.health
 
 
-async def check_flows(settings: Settings, pool: Any) -> None:
-    """Refuse to start on a flow with problems (the message names file, line, node and field)."""
+async def front_targets(front: FrontChild) -> dict[str, int]:
+    """Kamailio's dispatcher destinations by state (a cell it does not probe as reachable is down)."""
+    status = await front.process.dispatcher_status()
+    up = sum(1 for cell in status if cell.active)
+    return {"up": up, "down": len(status) - up}
+
+
+async def _flows_for_metrics(settings: Settings, pool: Any) -> list[Any]:
+    """Without the engine the flows only name the metrics' labels (schedules, survey answers)."""
+    try:
+        return await check_flows(settings, pool)
+    except HotlineError as exc:
+        log.warning("metrics: flows not loaded (%s); schedules and survey answers have no labels", exc)
+        return []
+
+
+async def check_flows(settings: Settings, pool: Any) -> list[Any]:
+    """Refuse to start on a flow with problems (the message names file, line, node and field); the flows."""
     from hotline.flow import FlowRegistry
 
     async with pool.acquire() as conn:
@@ -125,6 +135,7 @@ async def check_flows(settings: Settings, pool: Any) -> None:
     )
     flows.load(settings.flows.files)
     flows.get(settings.flows.service_flow)
+    return list(flows.snapshot().values())
 
 
 def check_prompts(settings: Settings) -> None:
@@ -157,13 +168,22 @@ async def run(
             await migrate.require_current(conn)
         registrar = FrontRegistrar()  # pointed at Kamailio once the front runs
         runner = await _serve_http(stack, settings, pool, clock, registrar)
+        sources = Sources()
+        if settings.metrics.enabled:
+            metrics.fresh_files(settings)
+            await metrics.serve(stack, settings)
+        if settings.prometheus.enabled:
+            embedded = PrometheusChild(settings)
+            stack.push_async_callback(embedded.stop)
+            await embedded.start()
+            runner.app[HEALTH_SOURCES]["prometheus"] = embedded.health
         pid_file = Path(settings.state_dir) / "hotline.pid"
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{os.getpid()}\n")
         stack.callback(pid_file.unlink, missing_ok=True)
         if engine:
             transcriber_health = _start_transcriber(stack, settings, config_args)
-            cells, front = await _start_engine(stack, settings, pool, config_args)
+            cells, front, flows = await _start_engine(stack, settings, pool, config_args)
             registrar.front = front.process
 
             dispatcher = Dispatcher(
@@ -191,11 +211,23 @@ async def run(
 
             loop.add_signal_handler(signal.SIGHUP, reload)
             stack.callback(loop.remove_signal_handler, signal.SIGHUP)
-            sources = runner.app[HEALTH_SOURCES]
-            sources["front"] = front.health
-            sources["transcriber"] = transcriber_health
+            health_sources = runner.app[HEALTH_SOURCES]
+            health_sources["front"] = front.health
+            health_sources["transcriber"] = transcriber_health
             for cell in cells:
-                sources[cell.name] = cell.health
+                health_sources[cell.name] = cell.health
+            sources = Sources(
+                cells={cell.name: cell.health for cell in cells},
+                front=front.health,
+                front_targets=lambda: front_targets(front),
+                leading=lambda: dispatcher.leading,
+            )
+        else:
+            flows = await _flows_for_metrics(settings, pool)
+        if settings.metrics.enabled:
+            async with pool.acquire() as conn:
+                queue_names = await queues.names(conn)
+            metrics.start_telemetry(stack, settings, pool, clock, flows, queue_names, sources)
         log.info("hotline up: health on http://%s:%d/healthz", settings.http.host, settings.http.port)
         await stop.wait()
         log.info("hotline up: stopping")

@@ -15,6 +15,7 @@ from typing import Any
 
 from hotline.config import Settings
 from hotline.supervisor.children import Child, ChildFailed, ChildSpec
+from hotline.supervisor.metrics import child_env
 from hotline.transcribe.models import ModelError, check_model_path
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class TranscriberChild:
             ChildSpec(
                 name=NAME,
                 argv=[sys.executable, "-m", "hotline.transcribe", *config_args],
+                env=child_env(settings, "transcriber"),
                 ready=self._is_ready,
                 ready_timeout=READY_TIMEOUT,
                 stop_timeout=15,

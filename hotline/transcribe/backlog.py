@@ -18,9 +18,13 @@ from hotline.transcribe.service import segment_from_result, store_segment
 
 log = logging.getLogger(__name__)
 
-BACKLOG_CALLS = Gauge("hotline_transcribe_backlog_calls", "Ended calls waiting for post-call transcription")
+BACKLOG_CALLS = Gauge(
+    "hotline_transcribe_backlog_calls", "Ended calls waiting for post-call transcription", multiprocess_mode="livemax"
+)
 BACKLOG_OLDEST = Gauge(
-    "hotline_transcribe_backlog_oldest_seconds", "Seconds since the oldest waiting call's recording ended"
+    "hotline_transcribe_backlog_oldest_seconds",
+    "Seconds since the oldest waiting call's recording ended",
+    multiprocess_mode="livemax",
 )
 
 

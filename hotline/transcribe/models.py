@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import Counter
+
 from hotline.errors import HotlineError
+from hotline.metrics import safe
 from hotline.transcribe.audio import Resampler, split_stereo
 
 # ~0.25 s of 16 kHz audio per decoder call: small enough for lively partials, large enough to keep overhead low.
@@ -64,6 +67,11 @@ def model_sample_rate(path: Path) -> int:
 # starts afresh (new feature pipeline and speaker adaptation) except that Vosk's word times run on from the
 # audio it decoded before; those are shifted back here.
 
+AUDIO_SECONDS = Counter("hotline_transcribe_audio_seconds_total", "Audio fed to the recognisers, seconds")
+PROCESSING_SECONDS = Counter(
+    "hotline_transcribe_processing_seconds_total", "Time the recognisers took (real-time factor: this / audio)"
+)
+
 MAX_IDLE = 4  # recognizers kept per worker between streams
 MAX_USES = 200  # then a recognizer is dropped, so its graph cache does not grow without end
 
@@ -80,7 +88,12 @@ class _Recognizer:
 
     def accept(self, data: bytes) -> bool:
         self.fed += len(data) // 2
-        return bool(self.rec.AcceptWaveform(data))
+        started = time.perf_counter()
+        done = bool(self.rec.AcceptWaveform(data))
+        spent = time.perf_counter() - started
+        safe("hotline_transcribe_audio_seconds_total", lambda: AUDIO_SECONDS.inc(len(data) / 2 / _model_rate))
+        safe("hotline_transcribe_processing_seconds_total", lambda: PROCESSING_SECONDS.inc(spent))
+        return done
 
     def result(self, raw: str) -> dict[str, Any]:
         """A Vosk result with its word times from the start of the current stream."""

@@ -26,7 +26,9 @@ CHANNELS = ("caller", "agent")
 MIN_RATE, MAX_RATE = 8000, 48000
 MAX_OFFSET_MS = 24 * 3600 * 1000
 
-LIVE_STREAMS = Gauge("hotline_transcribe_live_streams", "Live transcription streams open now")
+LIVE_STREAMS = Gauge(
+    "hotline_transcribe_live_streams", "Live transcription streams open now", multiprocess_mode="livesum"
+)
 
 
 class CapacityExceeded(HotlineError):
