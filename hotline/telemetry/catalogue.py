@@ -93,6 +93,10 @@ KPI_TODAY = Gauge("hotline_kpi_today", "Today's KPI (local day) by hotline.kpi o
 KPI_TODAY_NUM = Gauge("hotline_kpi_today_numerator", "Today's KPI numerator", ["kpi"])
 KPI_TODAY_DEN = Gauge("hotline_kpi_today_denominator", "Today's KPI denominator", ["kpi"])
 KPI_TARGET = Gauge("hotline_kpi_target", "KPI target from configuration (kpi.targets)", ["kpi"])
+BACKLOG_CALLS = Gauge("hotline_transcribe_backlog_calls", "Ended calls waiting for post-call transcription")
+BACKLOG_OLDEST = Gauge(
+    "hotline_transcribe_backlog_oldest_seconds", "Seconds since the oldest waiting call's recording ended"
+)
 DB_UP = Gauge("hotline_db_up", "1 when the supervisor's last query succeeded")
 REFRESH_ERRORS = Counter("hotline_refresh_errors_total", "Failed metric refreshes", ["part"])
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from db import kpi as kpi_rows
 from db import metrics as source
+from db import transcription
 from hotline.clock import Clock
 from hotline.flow.schedule import Schedule, evaluate
 from hotline.kpi import KpiParams, scorecard
@@ -136,7 +137,10 @@ class Telemetry:
     async def _state(self) -> None:
         async with self.pool.acquire() as conn:
             snap = await source.snapshot(conn)
+            calls, oldest = await transcription.backlog_size(conn)
         show_snapshot(snap, self.labels)
+        m.BACKLOG_CALLS.set(calls)
+        m.BACKLOG_OLDEST.set(oldest)
 
     async def _kpi(self) -> None:
         now = self.clock.now()

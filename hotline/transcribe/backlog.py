@@ -9,23 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from prometheus_client import Gauge
-
 from db import transcription as state
 from db.transcription import BacklogItem
 from hotline.transcribe.models import ModelPool
 from hotline.transcribe.service import segment_from_result, store_segment
 
 log = logging.getLogger(__name__)
-
-BACKLOG_CALLS = Gauge(
-    "hotline_transcribe_backlog_calls", "Ended calls waiting for post-call transcription", multiprocess_mode="livemax"
-)
-BACKLOG_OLDEST = Gauge(
-    "hotline_transcribe_backlog_oldest_seconds",
-    "Seconds since the oldest waiting call's recording ended",
-    multiprocess_mode="livemax",
-)
 
 
 @dataclass(frozen=True)
@@ -35,11 +24,9 @@ class BacklogStats:
 
 
 async def stats(conn: Any) -> BacklogStats:
-    """Backlog size and the age of its oldest entry; also updates the Prometheus gauges."""
-    result = BacklogStats(*await state.backlog_size(conn))
-    BACKLOG_CALLS.set(result.calls)
-    BACKLOG_OLDEST.set(result.oldest_seconds)
-    return result
+    """Backlog size and the age of its oldest entry (the supervisor's metrics read the same query, so the
+    backlog is measured while no transcription service runs too)."""
+    return BacklogStats(*await state.backlog_size(conn))
 
 
 async def pending(conn: Any, limit: int = 100, busy: Collection[UUID] = ()) -> list[BacklogItem]:
