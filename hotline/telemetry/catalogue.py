@@ -107,3 +107,34 @@ FRONT_UP = Gauge("hotline_front_up", "1 while Kamailio runs and answers its RPC"
 FRONT_TARGETS = Gauge("hotline_front_targets", "Kamailio dispatcher destinations by state", ["state"])
 ACD_LEADER = Gauge("hotline_acd_leader", "1 while this node's dispatcher leads")
 FRONT_RESTARTS = Counter("hotline_front_restarts_total", "Kamailio restarts after a death")
+
+
+def zero(labels: Labels) -> None:
+    """Create every counter's series at 0 for the label values known now (idempotent). A series that appears
+    at its first increment would lose that increment to `increase()`, and the rules' KPIs would be off."""
+    queues = sorted(labels.queue.values)
+    prefectures = sorted(labels.prefecture.values)
+    for counter in (OFFERED, ANSWERED, ANSWERED_BY_CALLBACK, ANSWERED_WITHIN_SL, ABANDONED, SHORT_ABANDONS, BRIDGED):
+        for q in queues:
+            for p in prefectures:
+                counter.labels(q, p)
+    for q in queues:
+        for p in prefectures:
+            for outcome in VISIT_OUTCOMES:
+                VISITS.labels(q, p, outcome)
+        for outcome in VISIT_OUTCOMES:
+            WAIT.labels(q, outcome)
+        TALK.labels(q)
+        CALLBACKS_SCHEDULED.labels(q)
+        for result in CALLBACK_RESULTS:
+            CALLBACK_ATTEMPTS.labels(q, result)
+    for question in labels.question.values:
+        for answer in labels.answers.get(question, Bounded(())).values:
+            SURVEY.labels(question, answer)
+    for direction in DIRECTIONS:
+        STARTED.labels(direction)
+        for status in ("ok", "failed"):
+            ENDED.labels(direction, status)
+    for kind, values in (("legal_area", LEGAL_AREAS), ("service", SERVICES), ("flag", FLAGS)):
+        for value in values:
+            TAGS.labels(kind, value)

@@ -38,7 +38,9 @@ class Sources:
 
 def show_snapshot(snap: source.Snapshot, labels: Labels) -> None:
     """Set the state gauges; every (queue, state) pair is set, zeros included, so `sum(...) == 0` can alert."""
-    labels.queue.extend(snap.queue_names)
+    if not set(snap.queue_names) <= labels.queue.values:  # a queue created since: its series from 0 too
+        labels.queue.extend(snap.queue_names)
+        m.zero(labels)
     for q in snap.queues:
         queue = labels.queue(q.queue)
         m.WAITING.labels(queue).set(q.waiting)
@@ -94,6 +96,7 @@ class Telemetry:
         self.refresh_s = refresh_s
         self.kpi_refresh_s = kpi_refresh_s
         self.collector = EventCollector(labels, params)
+        m.zero(labels)
         self._kpi_due = 0.0
         self._restarts: dict[str, int] = {}
         show_targets(targets)
@@ -174,6 +177,7 @@ class Telemetry:
 
     def _cells(self) -> None:
         for name, health in self.sources.cells.items():
+            m.CELL_RESTARTS.labels(name)  # from 0, so increase() sees the first restart
             with guarded("hotline_cell_up"):
                 info = health()
                 m.CELL_UP.labels(name).set(1 if info.get("ok") else 0)
