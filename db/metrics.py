@@ -108,7 +108,6 @@ class EventRow:
     lost_visits: list[str] = field(default_factory=list)  # queues of visits the call's end leaves open
     open_talks: list[tuple[str | None, float]] = field(default_factory=list)  # (queue, talk_s)
     callback_queue: str | None = None  # the queue of the visit this connected callback answers
-    has_talk: bool = False
 
 
 async def new_events(conn: Any, after_id: int, seen: list[int], limit: int = 5000) -> list[EventRow]:
@@ -136,7 +135,6 @@ async def new_events(conn: Any, after_id: int, seen: list[int], limit: int = 500
                 visit_wait_s=r["visit_wait_s"],
                 talk_queue=r["talk_queue"],
                 talk_s=r["talk_s"],
-                has_talk=r["talk_s"] is not None,
                 lost_visits=[v["queue"] for v in lost],
                 open_talks=[(t["queue"], t["talk_s"]) for t in talks],
                 callback_queue=r["callback_queue"],

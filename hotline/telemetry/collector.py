@@ -50,7 +50,7 @@ def count_event(row: EventRow, labels: Labels, params: KpiParams) -> None:
     if event == CallEvent.CONNECT and row.first_connect and row.direction == "inbound":
         with guarded("hotline_calls_bridged_total"):
             m.BRIDGED.labels(labels.queue(row.queue), prefecture).inc()
-    if event in _TALK_ENDS and row.has_talk and row.talk_s is not None:
+    if event in _TALK_ENDS and row.talk_s is not None:
         with guarded("hotline_talk_seconds"):
             m.TALK.labels(labels.queue(row.talk_queue)).observe(row.talk_s)
     if event in (CallEvent.HANGUP, CallEvent.FAILED):
