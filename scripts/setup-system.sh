@@ -29,6 +29,11 @@ if [ "${#want[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
 fi
 
+# Debian's prometheus package starts a service on :9090 where systemd runs; `hotline up` runs its own there.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
+
 # Debian's kamailio package may start a service with its default config; the project runs its own.
 if pidof kamailio >/dev/null 2>&1 && [ -f /run/kamailio/kamailio.pid ]; then
     service kamailio stop >/dev/null 2>&1 || true
