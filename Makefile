@@ -29,8 +29,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: venv
-	$(VENV)/bin/ruff check hotline db tests bench agents
-	$(VENV)/bin/ruff format --check hotline db tests bench agents
+	$(VENV)/bin/ruff check hotline db tests bench agents monitoring
+	$(VENV)/bin/ruff format --check hotline db tests bench agents monitoring
 	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: venv

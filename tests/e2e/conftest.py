@@ -32,7 +32,15 @@ def stack_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def stack(db: str, tmp_path: Path, stack_clock: str, stack_env: dict[str, str]) -> Iterator[Stack]:
+def stack_files() -> dict[str, str]:
+    """Files written over the copy of ivr_flows/ before the stack starts (path relative to it -> text)."""
+    return {}
+
+
+@pytest.fixture
+def stack(
+    db: str, tmp_path: Path, stack_clock: str, stack_env: dict[str, str], stack_files: dict[str, str]
+) -> Iterator[Stack]:
     sip_port = free_block(1)
     cell_base = free_block(3)
     gateway_port = free_block(1, 41000, 45000)
@@ -58,6 +66,8 @@ def stack(db: str, tmp_path: Path, stack_clock: str, stack_env: dict[str, str]) 
     for src in (ROOT / "ivr_flows").glob("*.yaml"):
         shutil.copy(src, flows / src.name)
     shutil.copytree(ROOT / "ivr_flows" / "schedules", flows / "schedules")
+    for name, text in stack_files.items():
+        (flows / name).write_text(text, encoding="utf-8")
     env["HOTLINE_FLOWS_DIR"] = str(flows)
     http_port = free_port()
     env["HOTLINE_HTTP_PORT"] = str(http_port)

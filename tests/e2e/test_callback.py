@@ -11,11 +11,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from db import agents
 from tests.support.stack import (
     Stack,
     agent_states,
     channel_rms,
+    move_agent,
     paused_agent,
     registered_poor_caller,
     select,
@@ -23,15 +23,6 @@ from tests.support.stack import (
 )
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(240)]
-
-
-async def _move(stack: Stack, username: str, expected: str, state: str) -> None:
-    conn = await asyncpg.connect(stack.db)
-    try:
-        agent_id = await conn.fetchval("SELECT id FROM agents WHERE username = $1", username)
-        assert await agents.move(conn, agent_id, expected, state, cause="supervisor", actor="test", reason="test")
-    finally:
-        await conn.close()
 
 
 async def _ask_for_callback(stack: Stack) -> Any:
@@ -66,7 +57,7 @@ async def test_callback_rings_the_agent_then_calls_the_caller_back_and_bridges(s
     phone = stack.phone("agent_phone", "lawyer01", "agent-password-1", 1, extra=["-rtp_echo"])
     gateway = stack.uas("callback_phone", stack.gateway_port, 1)
     try:
-        await _move(stack, "lawyer01", "paused", "available")
+        await move_agent(stack, "lawyer01", "paused", "available")
         (call,) = await select_until(
             stack.db,
             "SELECT id, outcome, parent_call_id, direction, caller_masked FROM calls "
@@ -127,7 +118,7 @@ async def test_a_busy_caller_is_retried_with_spacing_then_the_callback_fails(sta
     phone = stack.phone("agent_phone", "lawyer01", "agent-password-1", 2, extra=["-rtp_echo"])
     gateway = stack.uas("uas_busy", stack.gateway_port, 2)
     try:
-        await _move(stack, "lawyer01", "paused", "available")
+        await move_agent(stack, "lawyer01", "paused", "available")
         await select_until(stack.db, "SELECT 1 FROM callbacks WHERE id = $1 AND status = 'failed'", callback["id"])
         stack.done(gateway, "the busy caller's phone")
     finally:

@@ -262,3 +262,13 @@ async def registered_poor_caller(stack: Stack) -> None:
     poor = stack.tmp / "poor.csv"
     poor.write_text(f"电话\n{CALLER}\n", encoding="utf-8")
     assert hotline(stack.db, "registry", "import", str(poor), "--kind", "低保", **stack.env).returncode == 0
+
+
+async def move_agent(stack: Stack, username: str, expected: str, state: str) -> None:
+    """Move an agent from `expected` to `state` as a supervisor would (the move must happen)."""
+    conn = await asyncpg.connect(stack.db)
+    try:
+        agent_id = await conn.fetchval("SELECT id FROM agents WHERE username = $1", username)
+        assert await agents.move(conn, agent_id, expected, state, cause="supervisor", actor="test", reason="test")
+    finally:
+        await conn.close()

@@ -11,7 +11,8 @@ names checked against the catalogues.
 - every alert has a severity, a Chinese summary and description, a runbook anchor that docs/alerts.md has, and
   promtool cases where it fires and where it does not.
 
-The checkers are proved on snippets at the end.
+The checkers (shared with tests/unit/test_dashboards.py, in tests/support/monitoring.py) are proved on snippets
+at the end.
 """
 
 from __future__ import annotations
@@ -19,21 +20,24 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import promql_parser
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-PROM = ROOT / "monitoring" / "prometheus"
-CONFIG = PROM / "prometheus.yml"
-RULE_FILES = sorted((PROM / "rules").glob("*.yml"))
+from tests.support import ROOT
+from tests.support.monitoring import (
+    CONFIG,
+    METRICS_MD,
+    PROM,
+    RULE_FILES,
+    catalogue,
+    load,
+    rules,
+    selector_problems,
+    selectors,
+)
+
 TEST_FILES = sorted((PROM / "tests").glob("*.test.yml"))
-METRICS_MD = ROOT / "docs" / "metrics.md"
 KPI_MD = ROOT / "docs" / "kpi.md"
 ALERTS_MD = ROOT / "docs" / "alerts.md"
 
@@ -46,40 +50,10 @@ needs_promtool = pytest.mark.skipif(
 CJK = re.compile(r"[\u4e00-\u9fff]")
 RECORD_NAME = re.compile(r"^(hotline|queue|prefecture):[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$")
 SEVERITIES = {"critical", "warning"}
-# labels every scraped series has, whatever docs/metrics.md lists
-TARGET_LABELS = {"job", "instance"}
 TEMPLATE_QUERY = re.compile(r"""\bquery\s+"((?:[^"\\]|\\.)*)\"""")
 
 
-# ---- the catalogues
-
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    kind: str
-    labels: frozenset[str]
-
-
-def catalogue(text: str) -> dict[str, Metric]:
-    """Names of docs/metrics.md's tables (`| name | type | labels | ... |`), a histogram with its series."""
-    out: dict[str, Metric] = {}
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if not line.lstrip().startswith("|") or len(cells) < 3:
-            continue
-        names = re.findall(r"`([a-z_][a-z0-9_]*)`", cells[0])
-        kind = cells[1]
-        if kind not in ("counter", "gauge", "histogram"):
-            continue
-        labels = frozenset(re.findall(r"[a-z_][a-z0-9_]*", cells[2]))
-        for name in names:
-            out[name] = Metric(name, kind, labels)
-            if kind == "histogram":
-                out[f"{name}_bucket"] = Metric(f"{name}_bucket", kind, labels | {"le"})
-                out[f"{name}_sum"] = Metric(f"{name}_sum", kind, labels)
-                out[f"{name}_count"] = Metric(f"{name}_count", kind, labels)
-    return out
+# ---- the documents (the catalogues and the PromQL checker: tests/support/monitoring.py)
 
 
 def kpi_formulas(text: str) -> dict[str, str]:
@@ -99,55 +73,6 @@ def anchors(markdown: str) -> set[str]:
 
 
 # ---- the rules
-
-
-def load(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert isinstance(data, dict), path
-    return data
-
-
-def rules(paths: list[Path]) -> Iterator[tuple[Path, dict[str, Any]]]:
-    for path in paths:
-        for group in load(path)["groups"]:
-            for rule in group["rules"]:
-                yield path, rule
-
-
-def selectors(expr: str) -> list[promql_parser.VectorSelector]:
-    """Every vector selector of the expression (those under range selectors and subqueries too); raises when the
-    expression does not parse."""
-    found: list[promql_parser.VectorSelector] = []
-
-    def visit(node: object) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            found.append(node)
-
-    promql_parser.walk(promql_parser.parse(expr), visit)
-    return found
-
-
-def selector_problems(expr: str, known: dict[str, Metric], recorded: set[str]) -> list[str]:
-    """Metric names that are neither recorded, `up`, nor catalogued, and matchers on labels a metric lacks."""
-    problems = []
-    for sel in selectors(expr):
-        name = sel.name
-        matchers = list(sel.matchers.matchers)
-        if name is None:
-            problems.append(f"selector without a literal metric name: {sel}")
-            continue
-        labels = {m.name for m in matchers if m.name != "__name__"}
-        if name in recorded:
-            continue
-        if name == "up":
-            allowed = set(TARGET_LABELS)
-        elif name in known:
-            allowed = set(known[name].labels) | TARGET_LABELS
-        else:
-            problems.append(f"{name}: not in docs/metrics.md nor a recording rule")
-            continue
-        problems.extend(f"{name}: no label {label!r} in docs/metrics.md" for label in sorted(labels - allowed))
-    return problems
 
 
 def template_queries(annotations: dict[str, str]) -> list[str]:
