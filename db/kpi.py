@@ -122,12 +122,9 @@ ORDER BY c.started_at, c.id
 
 # Every inbound call: what the caller asked for (queue, voicemail, callback), what was done (agent, callback, work
 # orders), who the caller is (registry kinds of the number, flags) and what they needed (services). Work orders and
-# tags of the call's callback calls (they start after it: the index on started_at finds them) count as its own.
+# tags of the call's callback calls (found by the index on parent_call_id) count as its own.
 _CASES = f"""
-WITH {_PERIOD}, callback_calls AS (
-    SELECT ch.parent_call_id AS parent_id, ch.id FROM calls ch
-    WHERE ch.direction = 'callback' AND ch.started_at >= $1 AND ch.parent_call_id IN (SELECT id FROM period_calls)
-)
+WITH {_PERIOD}
 SELECT c.id AS call_id, c.started_at, c.prefecture, q.name AS queue, a.username AS agent,
        encode(c.caller_hmac, 'hex') AS caller_key, ev.visits, ev.connected, ev.voicemail,
        coalesce(ab.waits, '{{}}') AS abandon_waits,
@@ -148,7 +145,8 @@ FROM period_calls c
 LEFT JOIN queues q ON q.id = c.queue_id
 LEFT JOIN agents a ON a.id = c.agent_id
 CROSS JOIN LATERAL (
-    SELECT ARRAY[c.id] || ARRAY(SELECT f.id FROM callback_calls f WHERE f.parent_id = c.id) AS ids
+    SELECT ARRAY[c.id] || ARRAY(SELECT f.id FROM calls f WHERE f.parent_call_id = c.id AND f.direction = 'callback')
+        AS ids
 ) fam
 CROSS JOIN LATERAL (
     SELECT count(*) FILTER (WHERE e.event = 'ENTERQUEUE') AS visits,
