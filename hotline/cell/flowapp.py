@@ -87,11 +87,13 @@ class FlowApp:
         state, actions = start(flow, self.clock.now(), await self._attributes(session))
         seen = count_exits(state, 0)
         try:
-            while not state.ended:
+            # The step that ends the flow still has actions to carry out (a survey's last answer, the goodbye
+            # prompt, the Hangup itself): perform every step's actions, and stop once an ended flow's are done.
+            while True:
                 event = await self._perform(actions, leg, session, state)
                 if event is None and state.phase == "connected":
                     event = await self._conversation(leg, session, state.priority)
-                if event is None:
+                if event is None or state.ended:
                     break
                 state, actions = step(state, event)
                 seen = count_exits(state, seen)
@@ -100,9 +102,10 @@ class FlowApp:
                 with contextlib.suppress(Exception):
                     await session.agent.hangup()
                 await self.queue_wait.agent_done(session, by_caller=True)
-            state, actions = step(state, CallerHungUp())
-            seen = count_exits(state, seen, hung_up=True)
-            await self._bookkeeping(actions, session, state)
+            if not state.ended:  # hanging up during the goodbye: the flow has already ended and been counted
+                state, actions = step(state, CallerHungUp())
+                seen = count_exits(state, seen, hung_up=True)
+                await self._bookkeeping(actions, session, state)
         finally:
             self.queue_wait.forget(session.call_id)
             await asyncio.shield(self._save(session, state))
