@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from hotline.clock import Clock
 from hotline.config import Settings
-from hotline.flow.model import Flow, SurveyNode
+from hotline.flow.model import Flow, SetNode, SurveyNode
 from hotline.kpi import KpiParams
 from hotline.metrics import MULTIPROC_ENV, node_exposition, prepare_multiprocess_dir
 from hotline.supervisor.http import listen
@@ -56,6 +56,12 @@ def labels_of(flows: Iterable[Flow], queues: Iterable[str]) -> Labels:
         for node in flow.file.nodes.values():
             if isinstance(node, SurveyNode):
                 labels.add_survey({q.name: q.answers.values() for q in node.questions})
+            elif isinstance(node, SetNode):
+                for kind in ("legal_area", "service"):
+                    value = node.attributes.get(kind)
+                    if isinstance(value, str):
+                        labels.add_tags(kind, [value])
+                labels.add_tags("flag", node.flags)
         labels.schedule.extend(flow.schedules)
     return labels
 

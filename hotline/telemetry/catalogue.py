@@ -38,6 +38,16 @@ class Labels:
     question: Bounded = field(default_factory=lambda: Bounded(()))
     answers: dict[str, Bounded] = field(default_factory=dict)  # question -> its answer labels
     schedule: Bounded = field(default_factory=lambda: Bounded(()))
+    # kind -> the values tags of that kind may have: the taxonomy's, and those the flows set (add_tags)
+    tags: dict[str, set[str]] = field(
+        default_factory=lambda: {"legal_area": set(LEGAL_AREAS), "service": set(SERVICES), "flag": set(FLAGS)}
+    )
+
+    def add_tags(self, kind: str, values: Iterable[str]) -> None:
+        """Tag values a flow writes (its `set` nodes' legal_area, service and flags) beside the taxonomy's."""
+        if kind in self.tags:
+            self.tags[kind].update(values)
+            self.tag_value.extend(values)
 
     def add_survey(self, questions: Mapping[str, Iterable[str]]) -> None:
         for name, labels in questions.items():
@@ -135,6 +145,6 @@ def zero(labels: Labels) -> None:
         STARTED.labels(direction)
         for status in ("ok", "failed"):
             ENDED.labels(direction, status)
-    for kind, values in (("legal_area", LEGAL_AREAS), ("service", SERVICES), ("flag", FLAGS)):
-        for value in values:
+    for kind, values in labels.tags.items():
+        for value in sorted(values):
             TAGS.labels(kind, value)
