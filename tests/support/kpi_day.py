@@ -119,8 +119,14 @@ class Line:
         )
 
 
-async def write_day(conn: asyncpg.Connection) -> dict[str, UUID]:
-    """One day of the hotline (the expectations in the tests below are counted from this by hand)."""
+async def write_day(conn: asyncpg.Connection, day: dt.datetime = DAY) -> dict[str, UUID]:
+    """One day of the hotline (the expectations in the tests below are counted from this by hand), by default
+    DAY; another `day` (a local midnight) moves the whole scenario there (c8 and c9 then reach into its next day)."""
+    next_day = day + dt.timedelta(days=1)
+
+    def at(hh: int, mm: int, ss: int = 0, base: dt.datetime = day) -> dt.datetime:
+        return base + dt.timedelta(hours=hh, minutes=mm, seconds=ss)
+
     line = Line(conn)
     li = (await agents.create(conn, "li", "李律师", "lawyer", "password-li")).id
     wang = (await agents.create(conn, "wang", "王律师", "lawyer", "password-wang")).id
@@ -238,16 +244,16 @@ async def write_day(conn: asyncpg.Connection) -> dict[str, UUID]:
     # c8: 23:59:30, answered by li after midnight (22 s), 120 s; hangs up at the first survey question
     c["c8"] = await line.inbound("13908712345", at(23, 59, 30))
     await line.enqueue(c["c8"], "legal_consult", at(23, 59, 40))
-    await line.talk(c["c8"], "legal_consult", li, at(0, 0, 2, NEXT_DAY), at(0, 2, 2, NEXT_DAY), by_caller=True)
-    await line.survey(c["c8"], at(0, 2, 3, NEXT_DAY), ("satisfaction", None, None))
-    await line.end(c["c8"], "answered", at(0, 2, 5, NEXT_DAY))
+    await line.talk(c["c8"], "legal_consult", li, at(0, 0, 2, next_day), at(0, 2, 2, next_day), by_caller=True)
+    await line.survey(c["c8"], at(0, 2, 3, next_day), ("satisfaction", None, None))
+    await line.end(c["c8"], "answered", at(0, 2, 5, next_day))
 
     # c9: the next day (outside the period): answered in 5 s, rated 满意
-    c["c9"] = await line.inbound("13908712345", at(0, 0, 30, NEXT_DAY))
-    await line.enqueue(c["c9"], "legal_consult", at(0, 0, 35, NEXT_DAY))
-    await line.talk(c["c9"], "legal_consult", wang, at(0, 0, 40, NEXT_DAY), at(0, 5, 40, NEXT_DAY), by_caller=False)
-    await line.survey(c["c9"], at(0, 6, 0, NEXT_DAY), ("satisfaction", 1, "满意"))
-    await line.end(c["c9"], "answered", at(0, 6, 10, NEXT_DAY))
+    c["c9"] = await line.inbound("13908712345", at(0, 0, 30, next_day))
+    await line.enqueue(c["c9"], "legal_consult", at(0, 0, 35, next_day))
+    await line.talk(c["c9"], "legal_consult", wang, at(0, 0, 40, next_day), at(0, 5, 40, next_day), by_caller=False)
+    await line.survey(c["c9"], at(0, 6, 0, next_day), ("satisfaction", 1, "满意"))
+    await line.end(c["c9"], "answered", at(0, 6, 10, next_day))
 
     await line.restamp_calls()
     return c

@@ -1,0 +1,40 @@
+"""`hotline report`: the month's rows (db.kpi.read, from 1 January to the month's end, Asia/Shanghai) and the stored
+targets for the month, its quarter and its year (db.targets), laid out by hotline.report.table, as CSV or XLSX."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from db import kpi as kpi_db
+from db import targets as targets_db
+from hotline.clock import Clock
+from hotline.kpi.targets import Period
+from hotline.report import table as layout
+from hotline.report.xlsx import to_xlsx
+
+TZ = ZoneInfo("Asia/Shanghai")
+FORMATS = ("csv", "xlsx")
+
+
+async def read_targets(conn: Any, month: Period) -> list[layout.StoredTarget]:
+    """The targets stored for the month, its quarter and its year."""
+    found: list[layout.StoredTarget] = []
+    for period in (month.text, f"{month.starts.year}Q{(month.starts.month - 1) // 3 + 1}", str(month.starts.year)):
+        for r in await targets_db.list_targets(conn, period):
+            found.append(layout.StoredTarget(r["prefecture"], r["period"], r["measure"], float(r["target"])))
+    return found
+
+
+async def build(conn: Any, month: Period, *, only: str | None = None) -> layout.ReportTable:
+    year_start, since, until = layout.bounds(month, TZ)
+    ytd = await kpi_db.read(conn, year_start, until)
+    return layout.build(month, ytd.in_period(since, until), ytd, await read_targets(conn, month), only=only)
+
+
+async def render(conn: Any, month: Period, fmt: str, clock: Clock, *, only: str | None = None) -> bytes:
+    """The report's bytes: CSV (no time in it) or XLSX (the clock's now as generated-at and created date)."""
+    table = await build(conn, month, only=only)
+    if fmt == "csv":
+        return layout.to_csv(table)
+    return to_xlsx(table, clock.now())

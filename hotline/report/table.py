@@ -1,0 +1,276 @@
+"""The monthly report's table (上报表): rows per prefecture and the province total, KPI columns for the month and
+the year to date, targets and completion ratios, and its CSV. Pure: plain rows and targets in, a table or bytes
+out (hotline/report/service.py reads the database and writes the file).
+
+Rows: the 16 prefectures in the order of hotline.caller.prefectures, then 云南省外 (outside_yunnan), 未知
+(unknown), then 全省合计 (every call). Each KPI has four columns: the month's value (its header names the formula
+version, `接通率 v1`), the year to date (from 1 January to the month's end), the month's target and the month's
+completion ratio. The month's target is the month's, else the quarter's, else the year's, for the prefecture
+(or `province` for the total); 云南省外 and 未知 have none.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from hotline.caller.prefectures import PREFECTURES
+from hotline.errors import HotlineError
+from hotline.kpi import (
+    ABANDON_RATE,
+    ANSWER_RATE,
+    ASA,
+    AWARENESS,
+    DEFAULTS,
+    FIRST_CHOICE,
+    LEGAL_AID_RATE,
+    OUTSIDE_YUNNAN,
+    RATING_RATE,
+    RESPONSE_RATE,
+    SATISFACTION,
+    SERVICE_LEVEL,
+    UNKNOWN,
+    Definition,
+    Group,
+    KpiParams,
+    KpiRows,
+    KpiValue,
+    Unit,
+    scorecard,
+    scorecards,
+)
+from hotline.kpi.targets import BY_ID, PROVINCE, Period, PeriodKind, parse_period, parse_prefecture
+
+TOTAL = "total"  # the key of the 全省合计 row
+ROW_KEYS: tuple[str, ...] = (*(p.code for p in PREFECTURES), OUTSIDE_YUNNAN, UNKNOWN, TOTAL)
+ROW_NAMES: dict[str, str] = {
+    **{p.code: p.name for p in PREFECTURES},
+    OUTSIDE_YUNNAN: "云南省外",
+    UNKNOWN: "未知",
+    TOTAL: "全省合计",
+}
+#: The KPIs of the report, in column order (平均通话时长 is not on the province's form).
+KPIS: tuple[Definition, ...] = (
+    ANSWER_RATE,
+    SERVICE_LEVEL,
+    ASA,
+    ABANDON_RATE,
+    SATISFACTION,
+    RATING_RATE,
+    FIRST_CHOICE,
+    AWARENESS,
+    RESPONSE_RATE,
+    LEGAL_AID_RATE,
+)
+CSV_BOM = b"\xef\xbb\xbf"
+
+
+class ReportInputError(HotlineError):
+    """A bad --month or --prefecture: one line naming the input and what was expected."""
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    COUNT = "count"
+    RATIO = "ratio"  # a fraction, shown as a percent
+    SECONDS = "seconds"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    kind: Kind
+    width: int  # in characters, for the XLSX
+
+
+Cell = str | float | None
+
+
+@dataclass(frozen=True)
+class StoredTarget:
+    """One row of db.targets: a prefecture code or `province`, a period's text (2026-11, 2026Q4, 2026)."""
+
+    prefecture: str
+    period: str
+    measure: str
+    target: float
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    month: Period
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    notes: tuple[tuple[str, str], ...]  # (what, explanation): formulas with their versions, target rules
+
+    def row(self, key: str) -> dict[str, Cell]:
+        """One row by its key (a prefecture code, outside_yunnan, unknown, total) as column key -> cell."""
+        for r in self.rows:
+            if r[0] == key:
+                return {c.key: v for c, v in zip(self.columns, r, strict=True)}
+        raise KeyError(key)
+
+
+def parse_month(text: str) -> Period:
+    """`2026-11` (a month, YYYY-MM); ReportInputError otherwise."""
+    try:
+        period = parse_period(text)
+    except ValueError:
+        period = None
+    if period is None or period.kind is not PeriodKind.MONTH:
+        raise ReportInputError(f"--month {text.strip()!r}: expected a month as YYYY-MM, e.g. 2026-11")
+    return period
+
+
+def parse_report_prefecture(text: str) -> str:
+    """A prefecture code or name (530100, 昆明市, 昆明), outside_yunnan (云南省外) or unknown (未知)."""
+    value = text.strip()
+    if value in (OUTSIDE_YUNNAN, ROW_NAMES[OUTSIDE_YUNNAN]):
+        return OUTSIDE_YUNNAN
+    if value in (UNKNOWN, ROW_NAMES[UNKNOWN]):
+        return UNKNOWN
+    try:
+        code = parse_prefecture(value)
+    except ValueError:
+        code = PROVINCE
+    if code == PROVINCE:
+        raise ReportInputError(
+            f"--prefecture {value!r}: expected one of the 16 prefecture codes (530100 ... 533400) or their names, "
+            "outside_yunnan or unknown"
+        )
+    return code
+
+
+def bounds(month: Period, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+    """(1 January, the month's first instant, the next month's first instant) in the time zone."""
+
+    def midnight(day: dt.date) -> dt.datetime:
+        return dt.datetime(day.year, day.month, day.day, tzinfo=tz)
+
+    return midnight(dt.date(month.starts.year, 1, 1)), midnight(month.starts), midnight(month.ends)
+
+
+def _quarter(month: Period) -> str:
+    return f"{month.starts.year}Q{(month.starts.month - 1) // 3 + 1}"
+
+
+def columns() -> tuple[Column, ...]:
+    cols = [
+        Column("key", "代码", Kind.TEXT, 16),
+        Column("name", "州市", Kind.TEXT, 22),
+        Column("inbound", "呼入电话", Kind.COUNT, 10),
+        Column("offered", "呼入排队", Kind.COUNT, 10),
+        Column("answered", "接通", Kind.COUNT, 8),
+        Column("abandoned", "放弃", Kind.COUNT, 8),
+    ]
+    for d in KPIS:
+        kind = Kind.RATIO if d.unit is Unit.RATIO else Kind.SECONDS
+        cols += [
+            Column(d.id, d.label, kind, max(12, 2 * len(d.name) + 5)),
+            Column(f"{d.id}_ytd", f"{d.label} 年累计", kind, max(14, 2 * len(d.name) + 9)),
+            Column(f"{d.id}_target", f"{d.name} 目标", kind, max(10, 2 * len(d.name) + 5)),
+            Column(f"{d.id}_completion", f"{d.name} 完成率", Kind.RATIO, max(10, 2 * len(d.name) + 7)),
+        ]
+    return tuple(cols)
+
+
+def completion(definition: Definition, value: float | None, target: float | None) -> float | None:
+    """The value over the target (higher is better), or the target over the value (放弃率, 平均应答速度: lower is
+    better); None without a value, a target, or with a zero divisor."""
+    if value is None or target is None:
+        return None
+    if BY_ID[definition.id].higher_is_better:
+        return value / target if target else None
+    return target / value if value else None
+
+
+def _target_of(
+    targets: Mapping[tuple[str, str, str], float], where: str | None, definition: Definition, periods: Sequence[str]
+) -> float | None:
+    if where is None:
+        return None
+    for period in periods:
+        found = targets.get((where, period, definition.id))
+        if found is not None:
+            return found
+    return None
+
+
+def build(
+    month: Period,
+    month_rows: KpiRows,
+    ytd_rows: KpiRows,
+    targets: Sequence[StoredTarget] = (),
+    *,
+    only: str | None = None,
+    params: KpiParams = DEFAULTS,
+) -> ReportTable:
+    """The report of the month: `month_rows` are the month's rows, `ytd_rows` those from 1 January to the month's
+    end; `only` keeps one row (a prefecture code, outside_yunnan or unknown)."""
+    month_cards = scorecards(month_rows, Group.PREFECTURE, params)
+    ytd_cards = scorecards(ytd_rows, Group.PREFECTURE, params)
+    month_cards[TOTAL] = scorecard(month_rows, params)
+    ytd_cards[TOTAL] = scorecard(ytd_rows, params)
+    inbound = {k: len(part.cases) for k, part in month_rows.grouped(Group.PREFECTURE).items()}
+    inbound[TOTAL] = len(month_rows.cases)
+    empty_month, empty_ytd = scorecard(KpiRows(), params), scorecard(KpiRows(), params)
+    by_key = {(t.prefecture, t.period, t.measure): t.target for t in targets}
+    periods = (month.text, _quarter(month), str(month.starts.year))
+
+    rows: list[tuple[Cell, ...]] = []
+    for key in ROW_KEYS if only is None else (only,):
+        card: Mapping[str, KpiValue] = month_cards.get(key, empty_month)
+        ytd: Mapping[str, KpiValue] = ytd_cards.get(key, empty_ytd)
+        where = PROVINCE if key == TOTAL else key if key not in (OUTSIDE_YUNNAN, UNKNOWN) else None
+        cells: list[Cell] = [
+            key,
+            ROW_NAMES[key],
+            float(inbound.get(key, 0)),
+            card["answer_rate"].denominator,
+            card["answer_rate"].numerator,
+            card["abandon_rate"].numerator,
+        ]
+        for d in KPIS:
+            value = card[d.id].value
+            target = _target_of(by_key, where, d, periods)
+            cells += [value, ytd[d.id].value, target, completion(d, value, target)]
+        rows.append(tuple(cells))
+
+    notes: list[tuple[str, str]] = [
+        ("月份", f"{month.text}（Asia/Shanghai 自然月）；年累计：{month.starts.year}-01-01 至月末"),
+        ("目标", f"本月目标取 {periods[0]}，无则 {periods[1]}，再无则 {periods[2]}；全省合计用全省目标"),
+        ("完成率", "实际值 / 目标值；放弃率、平均应答速度（越低越好）为 目标值 / 实际值"),
+    ]
+    notes += [(d.label, params.render(d)) for d in KPIS]
+    return ReportTable(month, columns(), tuple(rows), tuple(notes))
+
+
+def _text(cell: Cell, kind: Kind) -> str:
+    if cell is None:
+        return ""
+    if isinstance(cell, str):
+        return cell
+    if kind is Kind.COUNT:
+        return f"{cell:.0f}"
+    if kind is Kind.RATIO:
+        return f"{cell * 100:.1f}%"
+    return f"{cell:.1f}"
+
+
+def to_csv(table: ReportTable) -> bytes:
+    """UTF-8 with BOM (what Excel in China opens), CRLF lines; the same table gives the same bytes (no time in it).
+    The header row, a row per prefecture and the total, an empty line, then the notes (说明)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([c.header for c in table.columns])
+    for row in table.rows:
+        writer.writerow([_text(v, c.kind) for c, v in zip(table.columns, row, strict=True)])
+    writer.writerow([])
+    for what, text in table.notes:
+        writer.writerow(["说明", what, text])
+    return CSV_BOM + out.getvalue().encode("utf-8")
