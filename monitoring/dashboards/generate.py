@@ -28,6 +28,7 @@ import attr
 from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
+from agents.supervisor.records.schemas import STATUS_NAMES
 from hotline.caller.prefectures import PREFECTURES
 from hotline.telemetry.catalogue import AGENT_STATES, CALLBACK_RESULTS, TICKET_STATUSES, VISIT_OUTCOMES
 
@@ -67,15 +68,7 @@ RESULT_NAMES = {
     "agent_unreachable": "坐席不可达",
     "unknown": "未知",
 }
-TICKET_STATUS_NAMES = {
-    "new": "新建",
-    "in_progress": "办理中",
-    "answered": "已答复",
-    "referred": "已转介",
-    "follow_up": "待回访",
-    "closed": "已办结",
-    "reopened": "重新办理",
-}
+TICKET_STATUS_NAMES = STATUS_NAMES  # the console's words for the work-order statuses
 DIRECTION_NAMES = {"inbound": "呼入", "callback": "回拨"}
 TARGET_STATE_NAMES = {"up": "可用", "down": "不可用"}
 PROCESS_NAMES = {"supervisor": "监督进程", "cell": "呼叫单元", "transcriber": "转写", "cli": "命令行"}
