@@ -59,16 +59,18 @@ async def start(
     keys: NumberKeys,
     cell: str | None = None,
     trunk: str | None = None,
+    simulated: bool = False,
 ) -> UUID:
-    """Open the record of an inbound call (at INVITE) and log INCOMING, in one transaction."""
+    """Open the record of an inbound call (at INVITE) and log INCOMING, in one transaction (``simulated``: placed
+    by `hotline simulate`, never counted in a real report)."""
     digest = keys.digest(caller.e164) if caller.e164 else None
     cipher = keys.encrypt(caller.e164) if caller.e164 else None
     async with conn.transaction():
         call_id: UUID = await conn.fetchval(
             """
             INSERT INTO calls (sip_call_id, caller_hmac, caller_enc, caller_masked, caller_kind,
-                               prefecture_code, province, trunk, cell)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id
+                               prefecture_code, province, trunk, cell, simulated)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id
             """,
             sip_call_id,
             digest,
@@ -79,6 +81,7 @@ async def start(
             caller.region,
             trunk,
             cell,
+            simulated,
         )
         await add_event(conn, call_id, CallEvent.INCOMING, data={"cell": cell})
     return call_id
@@ -135,9 +138,14 @@ async def set_agent(conn: Any, call_id: UUID, agent_id: int) -> None:
 
 
 async def link_callback(conn: Any, call_id: UUID, parent_call_id: UUID, queue_id: int, agent_id: int) -> None:
-    """Mark a call as the callback of `parent_call_id`, taken by `agent_id` for `queue_id`."""
+    """Mark a call as the callback of `parent_call_id`, taken by `agent_id` for `queue_id` (simulated when the
+    parent is)."""
     await conn.execute(
-        "UPDATE calls SET direction = 'callback', parent_call_id = $2, queue_id = $3, agent_id = $4 WHERE id = $1",
+        """
+        UPDATE calls SET direction = 'callback', parent_call_id = $2, queue_id = $3, agent_id = $4,
+                         simulated = (SELECT p.simulated FROM calls p WHERE p.id = $2)
+        WHERE id = $1
+        """,
         call_id,
         parent_call_id,
         queue_id,

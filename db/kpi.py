@@ -2,7 +2,8 @@
 
 A row belongs to the period its call started in (`calls.started_at`). The period is the caller's (a day or a month
 in Asia/Shanghai is decided by whoever asks). Each reader takes optional `Filters`: a queue name, a prefecture
-(a code, `outside_yunnan` or `unknown`) and an agent's username; one query per reader.
+(a code, `outside_yunnan` or `unknown`), an agent's username, and whether simulated calls count (by default they
+do not); one query per reader.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ R = TypeVar("R")
 PREFECTURE_SQL = """CASE WHEN c.prefecture_code IS NOT NULL THEN c.prefecture_code::text
                       WHEN c.province IS NOT NULL AND c.province NOT LIKE '云南%' THEN 'outside_yunnan'
                       ELSE 'unknown' END"""
-# $1, $2: the period; $4: the prefecture filter. $3 (queue) and $5 (agent) are applied by each query.
+# $1, $2: the period; $4: the prefecture filter; $6: simulated or not. $3 (queue) and $5 (agent) are applied by each
+# query; $7 is a query's own.
 _PERIOD = f"""period_calls AS (
     SELECT c.id, c.started_at, c.ended_at, c.direction, c.queue_id, c.agent_id, c.caller_hmac,
            {PREFECTURE_SQL} AS prefecture
     FROM calls c
     WHERE c.started_at >= $1 AND c.started_at < $2 AND ($4::text IS NULL OR {PREFECTURE_SQL} = $4)
+      AND ($6::bool IS NULL OR c.simulated = $6)
 )"""
 
 # One row per ENTERQUEUE of an inbound call; its end is the first queue exit before the call's next ENTERQUEUE.
@@ -61,7 +64,7 @@ FROM visits v
 LEFT JOIN LATERAL (
     SELECT o.id, o.event, o.at, o.agent_id FROM call_events o
     WHERE o.call_id = v.call_id AND o.id > v.enter_id AND (v.next_id IS NULL OR o.id < v.next_id)
-      AND o.event = ANY($6::text[])
+      AND o.event = ANY($7::text[])
     ORDER BY o.id LIMIT 1
 ) x ON true
 LEFT JOIN agents a ON a.id = x.agent_id
@@ -91,7 +94,7 @@ LEFT JOIN queues q ON q.id = x.queue_id
 LEFT JOIN agents a ON a.id = x.agent_id
 LEFT JOIN LATERAL (
     SELECT o.at FROM call_events o
-    WHERE o.call_id = c.id AND o.id > x.id AND o.event = ANY($6::text[])
+    WHERE o.call_id = c.id AND o.id > x.id AND o.event = ANY($7::text[])
     ORDER BY o.id LIMIT 1
 ) d ON true
 WHERE ($3::text IS NULL OR q.name = $3) AND ($5::text IS NULL OR a.username = $5)
@@ -173,6 +176,8 @@ class Filters:
     queue: str | None = None  # a queue name (a visit's queue; a call's last queue)
     prefecture: str | None = None  # a prefecture code, `outside_yunnan` or `unknown`
     agent: str | None = None  # an agent's username (who answered the visit, talked, or was bridged to the call)
+    # False: the real calls only (reports); True: only what `hotline simulate` placed; None: both (live metrics)
+    simulated: bool | None = False
 
 
 ALL = Filters()
@@ -180,7 +185,7 @@ ALL = Filters()
 
 async def _fetch(conn: Any, sql: str, since: dt.datetime, until: dt.datetime, where: Filters, *extra: Any) -> Any:
     check_period(since, until)
-    return await conn.fetch(sql, since, until, where.queue, where.prefecture, where.agent, *extra)
+    return await conn.fetch(sql, since, until, where.queue, where.prefecture, where.agent, where.simulated, *extra)
 
 
 def _callback(value: str | None) -> CallbackStatus | None:

@@ -18,6 +18,7 @@ from uuid import UUID
 from db import calls
 from hotline.caller.phone import CallerNumber, InvalidNumber, parse_caller
 from hotline.caller.privacy import NumberKeys
+from hotline.caller.simulated import is_simulated
 from hotline.cell.transcription import CallTranscription, LiveTranscription
 from hotline.events import CallEvent
 from hotline.sip.call import CallEnded, CallLeg
@@ -84,7 +85,12 @@ class RecordedCalls:
         caller = caller_of(leg)
         async with self.pool.acquire() as conn:
             call_id = await calls.start(
-                conn, sip_call_id=leg.sip_call_id, caller=caller, keys=self.keys, cell=self.cell
+                conn,
+                sip_call_id=leg.sip_call_id,
+                caller=caller,
+                keys=self.keys,
+                cell=self.cell,
+                simulated=is_simulated(leg.sip_call_id, self.keys),
             )
         session = Session(call_id, caller, self.pool)
         if self.live is not None:

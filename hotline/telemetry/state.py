@@ -150,7 +150,7 @@ class Telemetry:
         local = now.astimezone(self.tz)
         since = local.replace(hour=0, minute=0, second=0, microsecond=0)
         async with self.pool.acquire() as conn:
-            rows = await kpi_rows.read(conn, since, now + dt.timedelta(seconds=1))
+            rows = await kpi_rows.read(conn, since, now + dt.timedelta(seconds=1), kpi_rows.Filters(simulated=None))
         for kpi, value in scorecard(rows, self.params).items():
             m.KPI_TODAY_NUM.labels(kpi).set(value.numerator)
             m.KPI_TODAY_DEN.labels(kpi).set(value.denominator)

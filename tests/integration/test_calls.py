@@ -46,3 +46,19 @@ async def test_calls_of_a_dead_cell_are_closed_as_failed(conn: asyncpg.Connectio
     assert ra is not None and ra.outcome == "failed"
     assert rb is not None and rb.outcome == "abandoned"
     assert rc is not None and rc.outcome is None
+
+
+async def test_a_simulated_call_and_its_callback_are_marked(conn: asyncpg.Connection) -> None:
+    caller = parse_caller("13908712345")
+    real = await calls.start(conn, sip_call_id="real@1", caller=caller, keys=KEYS, cell="cell1")
+    placed = await calls.start(conn, sip_call_id="sim@1", caller=caller, keys=KEYS, cell="cell1", simulated=True)
+    queue_id = await conn.fetchval("SELECT id FROM queues ORDER BY id LIMIT 1")
+    agent_id = await conn.fetchval(
+        "INSERT INTO agents (username, display_name, role, password_hash) VALUES ('cb', 'cb', 'lawyer', 'x') "
+        "RETURNING id"
+    )
+    for parent in (real, placed):
+        back = await calls.start(conn, sip_call_id=f"back-{parent}", caller=caller, keys=KEYS, cell="cell1")
+        await calls.link_callback(conn, back, parent, queue_id, agent_id)
+    marked = await conn.fetch("SELECT coalesce(parent_call_id, id) AS family, simulated FROM calls")
+    assert {(r["family"], r["simulated"]) for r in marked} == {(real, False), (placed, True)}

@@ -14,6 +14,7 @@ import asyncpg
 import openpyxl
 import pytest
 
+from db import kpi as kpi_db
 from db import targets as targets_db
 from hotline.clock import FrozenClock
 from hotline.events import CallEvent
@@ -52,6 +53,12 @@ async def month(conn: asyncpg.Connection) -> None:
     await line.enqueue(december, "legal_consult", at(0, 0, 5, DEC_1))
     await line.leave(december, "legal_consult", CallEvent.ABANDON, at(0, 0, 35, DEC_1), 30.0)
     await line.end(december, "abandoned", at(0, 0, 35, DEC_1))
+    # 昆明, 10 November: a call `hotline simulate` placed (signed Call-ID), abandoned after 40 s; in no column
+    simulated = await line.inbound("13908712345", at(11, 0, 0, NOV_10))
+    await line.enqueue(simulated, "legal_consult", at(11, 0, 20, NOV_10))
+    await line.leave(simulated, "legal_consult", CallEvent.ABANDON, at(11, 1, 0, NOV_10), 40.0)
+    await line.end(simulated, "abandoned", at(11, 1, 0, NOV_10))
+    await conn.execute("UPDATE calls SET simulated = true WHERE id = $1", simulated)
     await line.restamp_calls()
     await targets_db.import_file(conn, parse_targets(Path("targets.csv"), TARGETS), actor="test")
 
@@ -194,3 +201,14 @@ async def test_the_command_writes_the_file_and_refuses_bad_input(db: str, tmp_pa
         assert bad.returncode == 2 and bad.stderr.startswith(expected), bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+async def test_simulated_calls_are_read_apart(conn: asyncpg.Connection, month: None) -> None:
+    """The report's reads leave the simulated call out; asked for, it is there, alone or with the real calls."""
+    since, until = NOV_1, DEC_1
+    real = await kpi_db.read(conn, since, until)
+    only = await kpi_db.read(conn, since, until, kpi_db.Filters(simulated=True))
+    both = await kpi_db.read(conn, since, until, kpi_db.Filters(simulated=None))
+    assert [c.call_id for c in only.cases] == [await conn.fetchval("SELECT id FROM calls WHERE simulated")]
+    assert len(both.cases) == len(real.cases) + 1
+    assert len(both.visits) == len(real.visits) + 1
