@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from hotline.caller import simulated
+from hotline.caller.privacy import NumberKeys
 from hotline.flow import evaluate, load_schedule
 from tests.support import ROOT
-from tests.support.cli import hotline
+from tests.support.cli import SECRET, hotline
 from tests.support.stack import (
     NATIONAL_DAY,
     WORKDAY_MORNING,
@@ -116,6 +118,18 @@ async def test_caller_walks_the_default_flow_by_dtmf_into_a_queue(
     assert names.index("ENTERQUEUE") < names.index("EXITEMPTY") < names.index("VOICEMAIL"), names
     tickets = await select(stack.db, "SELECT number, facts, caller_masked FROM tickets WHERE call_id = $1", call["id"])
     assert len(tickets) == 1 and tickets[0]["caller_masked"] == "139****2345"
+
+
+async def test_a_call_with_the_simulators_signed_call_id_is_recorded_as_simulated(stack: Stack) -> None:
+    keys = NumberKeys.from_master(SECRET.encode())  # the stack's privacy secret (tests/support/cli.py)
+    signed = simulated.call_id(keys, "e2e", 1, "127.0.0.1")
+    forged = "sim-e2e-2-0123456789abcdef@127.0.0.1"  # the simulator's form without the key
+    for cid in (signed, forged):
+        done = stack.sipp("caller_hold", 1, "-d", "3000", "-cid_str", cid)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    await wait_ended(stack.db, 2)
+    found = await select(stack.db, "SELECT sip_call_id, simulated FROM calls")
+    assert {(r["sip_call_id"], r["simulated"]) for r in found} == {(signed, True), (forged, False)}
 
 
 async def test_call_to_another_number_is_refused_by_the_front(stack: Stack) -> None:
