@@ -164,9 +164,9 @@ def callers(profile: Profile, seed: int, duration_s: float, per_minute: float) -
         origin = rng.choices(origins, origin_weights)[0]
         mobile = rng.random() < profile.mobile_share
         number = _number(rng, origin, mobile)
-        while parse_caller(number).masked in seen:
+        while (masked := parse_caller(number).masked) in seen:
             number = _number(rng, origin, mobile)
-        seen.add(parse_caller(number).masked)
+        seen.add(masked)
         gives_up = rng.random() < profile.abandon_share
         surveyed = rng.random() < profile.survey_share
         out.append(
