@@ -20,15 +20,21 @@ def port_free(port: int, *, udp: bool = True, tcp: bool = False) -> bool:
     return True
 
 
+# Ports handed to servers come from below the kernel's ephemeral range (32768-60999 on Linux) and below the
+# RTP blocks: a client polling a server that has not bound yet can otherwise be given the very same port as
+# its own source and connect to itself (TCP simultaneous open), reading back its own request.
+SERVER_PORTS = range(10000, 20000)
+_given: set[int] = set()  # a port is handed out once per test process, as two servers started together need two
+
+
 def free_port(*, udp: bool = True, tcp: bool = True) -> int:
-    """A port the kernel hands out that is free for UDP and TCP (by default: SIP listens on both)."""
-    first = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
-    while True:
-        with socket.socket(socket.AF_INET, first) as s:
-            s.bind((HOST, 0))
-            port = int(s.getsockname()[1])
-            if port_free(port, udp=False, tcp=udp and tcp):  # the first kind is held by ``s`` meanwhile
-                return port
+    """A port outside the ephemeral range that is free for UDP and TCP (by default: SIP listens on both)."""
+    for _ in range(1000):
+        port = random.randrange(SERVER_PORTS.start, SERVER_PORTS.stop)
+        if port not in _given and port_free(port, udp=udp, tcp=tcp):
+            _given.add(port)
+            return port
+    raise RuntimeError(f"no free port in {SERVER_PORTS.start}..{SERVER_PORTS.stop}")
 
 
 def free_block(count: int, low: int = 30000, high: int = 39000, *, step: int = 1, used: set[int] | None = None) -> int:
