@@ -48,6 +48,7 @@ class AvailableAgent:
     levels: list[int]  # of each skill
     calls: int  # calls taken today (only for the strategies that rank by it, else 0)
     talk: float  # seconds talked today (likewise)
+    simulated: bool  # a simulator's agent: it takes simulated callers only, and they take only such agents
 
     @classmethod
     def from_row(cls, row: Any) -> AvailableAgent:
@@ -61,7 +62,7 @@ _AVAILABLE_AGENTS = """
 SELECT m.queue_id, q.strategy, q.priority_aging_per_minute, q.penalty_steps::text AS penalty_steps,
        q.skills_relax_after_seconds, a.id, extract(epoch FROM a.state_changed_at)::float8 AS idle_since,
        m.penalty, m.tier, coalesce(sk.names, '{}') AS skills, coalesce(sk.levels, '{}') AS levels,
-       coalesce(today.calls, 0) AS calls, coalesce(today.talk, 0)::float8 AS talk
+       coalesce(today.calls, 0) AS calls, coalesce(today.talk, 0)::float8 AS talk, a.simulated
 FROM agents a
 JOIN queue_members m ON m.agent_id = a.id
 JOIN queues q ON q.id = m.queue_id
@@ -91,6 +92,7 @@ class WaitingCaller:
     priority: int
     skills: list[str]
     entered: float  # epoch seconds, PostgreSQL's clock
+    simulated: bool  # the caller's call is the simulator's
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,13 @@ class Waiting:
 # `aging` points per minute waited first, i.e. lowest entered_at (in minutes) * aging - priority.
 _WAITING = """
 SELECT e.queue_id, e.id, e.priority, e.skills, extract(epoch FROM e.entered_at)::float8 AS entered,
-       extract(epoch FROM now())::float8 AS db_now
+       extract(epoch FROM now())::float8 AS db_now, e.simulated
 FROM unnest($1::int[], $2::int[], $3::float8[]) AS q (id, cap, aging)
 CROSS JOIN LATERAL (
-    SELECT id, queue_id, priority, skills, entered_at FROM queue_entries
-    WHERE queue_id = q.id AND state = 'waiting' AND (not_before IS NULL OR not_before <= now())
-    ORDER BY extract(epoch FROM entered_at)::float8 / 60 * q.aging - priority, entered_at, id
+    SELECT w.id, w.queue_id, w.priority, w.skills, w.entered_at, c.simulated
+    FROM queue_entries w JOIN calls c ON c.id = w.call_id
+    WHERE w.queue_id = q.id AND w.state = 'waiting' AND (w.not_before IS NULL OR w.not_before <= now())
+    ORDER BY extract(epoch FROM w.entered_at)::float8 / 60 * q.aging - w.priority, w.entered_at, w.id
     LIMIT q.cap) e
 """
 
@@ -117,7 +120,10 @@ async def waiting(conn: Any, caps: Mapping[int, int], aging: Sequence[float]) ->
     """The first `caps[queue]` callers who may be offered now of each queue, in serving order with the queue's
     `aging` (points per minute waited; one per queue, in the order of `caps`)."""
     rows = await conn.fetch(_WAITING, list(caps), list(caps.values()), list(aging))
-    callers = [WaitingCaller(r["queue_id"], r["id"], r["priority"], list(r["skills"]), r["entered"]) for r in rows]
+    callers = [
+        WaitingCaller(r["queue_id"], r["id"], r["priority"], list(r["skills"]), r["entered"], r["simulated"])
+        for r in rows
+    ]
     return Waiting(callers, rows[-1]["db_now"] if rows else None)
 
 

@@ -123,6 +123,24 @@ def plan(queues: Mapping[int, QueueWork], now: float, last_agent: Mapping[int, i
     return out
 
 
+def partition(queues: Mapping[int, QueueWork], simulated: set[int | str]) -> list[dict[int, QueueWork]]:
+    """The pass split in two that never meet: real callers and agents, and the traffic simulator's (`simulated`
+    holds its agents' ids and its callers' entry ids). A simulated agent never answers a real caller, and a
+    simulated caller never takes a real agent's time."""
+
+    def side(sim: bool) -> dict[int, QueueWork]:
+        return {
+            queue_id: QueueWork(
+                work.rules,
+                [a for a in work.agents if (a.id in simulated) is sim],
+                [c for c in work.callers if (c.id in simulated) is sim],
+            )
+            for queue_id, work in queues.items()
+        }
+
+    return [side(False), side(True)]
+
+
 class Dispatcher:
     """Run with `await run(stop)`; any number may run, on any machine: one leads, the others wait.
 
@@ -211,8 +229,11 @@ class Dispatcher:
         """One matching pass over every queue with callers waiting and agents available; returns the offers
         made."""
         work: dict[int, QueueWork] = {}
+        simulated: set[int | str] = set()  # the simulator's agents (ids) and callers (entry ids)
         async with self._connection() as conn:
             for r in await acd.available_agents(conn, self.timezone):
+                if r.simulated:
+                    simulated.add(r.id)
                 queue = work.get(r.queue_id)
                 if queue is None:
                     queue = work[r.queue_id] = QueueWork(_rules_of(r))
@@ -232,10 +253,12 @@ class Dispatcher:
             caps = {q: self._cap(q, len(w.agents)) for q, w in work.items()}
             found = await acd.waiting(conn, caps, [work[q].rules.aging_per_minute for q in caps])
         for c in found.callers:
+            if c.simulated:
+                simulated.add(str(c.id))
             work[c.queue_id].callers.append(Caller(str(c.id), c.entered, c.priority, tuple(c.skills)))
         if found.db_now is None:  # waits are measured on the clock that stamped entered_at: PostgreSQL's
             return 0
-        planned = plan(work, found.db_now, self._last_agent)
+        planned = [offer for part in partition(work, simulated) for offer in plan(part, found.db_now, self._last_agent)]
         made = set(await self.offer_many([(entry, agent) for _, entry, agent in planned]))
         offered = {agent for _, _, agent in planned}
         for queue_id, entry, agent in planned:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hotline.caller.phone import parse_caller
 from hotline.caller.prefectures import PREFECTURES
+from hotline.flow.model import EnqueueNode, Flow, LanguageNode, SetNode
 from hotline.tag.taxonomy import LEGAL_AREAS
 
 
@@ -196,3 +197,19 @@ def shifts(profile: Profile, seed: int, agent: int) -> Iterator[Shift]:
             legal_area=rng.choice(LEGAL_AREAS),
             referred=rng.random() < profile.referral_share,
         )
+
+
+def skills_asked(flow: Flow) -> tuple[str, ...]:
+    """Every skill (``kind:value``) the flow's queues can ask of an agent: for each kind an enqueue node takes from
+    the call's attributes (``skills_from``), the values the flow's set and language nodes give that attribute. The
+    simulated agents have them all, so that no simulated caller waits for a skill nobody has."""
+    nodes = flow.file.nodes.values()
+    kinds = {kind for node in nodes if isinstance(node, EnqueueNode) for kind in node.skills_from}
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, SetNode):
+            found.update(f"{k}:{v}" for k, v in node.attributes.items() if k in kinds and v is not None)
+        elif isinstance(node, LanguageNode) and node.attribute in kinds:
+            choices = [*node.choices.values(), node.default]
+            found.update(f"{node.attribute}:{c.language}" for c in choices if c.language is not None)
+    return tuple(sorted(found))

@@ -85,3 +85,20 @@ def test_a_bad_profile_is_refused_with_the_field_named(field: str, value: object
 def test_a_run_needs_a_duration_and_a_rate(duration: float, rate: float) -> None:
     with pytest.raises(ValueError, match="above 0"):
         callers(Profile(), 1, duration, rate)
+
+
+def test_the_simulated_agents_get_every_skill_the_flow_can_ask_for() -> None:
+    from pathlib import Path
+
+    from hotline.flow.check import load_flow
+    from hotline.flow.model import EnqueueNode, SetNode
+    from hotline.sim.script import skills_asked
+
+    flow = load_flow(Path("ivr_flows/yunnan_12348.yaml"))
+    asked = set(skills_asked(flow))
+    nodes = flow.file.nodes.values()
+    kinds = {k for n in nodes if isinstance(n, EnqueueNode) for k in n.skills_from}
+    assert kinds and {a.split(":", 1)[0] for a in asked} <= kinds
+    areas = {n.attributes["legal_area"] for n in nodes if isinstance(n, SetNode) and "legal_area" in n.attributes}
+    assert areas and {f"legal_area:{a}" for a in areas} <= asked
+    assert "language:彝语" in asked  # from the language menu's choices, not a set node
