@@ -7,6 +7,7 @@ GET  /supervisor/follow-ups       the survey's follow-up work orders (dissatisfi
 POST /supervisor/follow-ups/{number}   {"result": "..."}: what the follow-up call found; closes the work order
 POST /supervisor/agents/{username}/state   force an agent's state with a reason (logged, audited)
 GET  /supervisor/tickets, /tickets.json, /tickets/{number}, /recordings/{id}   records (agents.supervisor.records)
+GET  /supervisor/report, /report/download   the monthly report (agents.supervisor.report)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from agents.keys import POOL, SETTINGS
 from agents.state.http import force_state  # the same change as the API's, under the supervisor's pages
 from agents.supervisor import services
 from agents.supervisor.records import http as records
+from agents.supervisor.report import http as report
 from db import console
 
 
@@ -101,6 +103,7 @@ def create_app() -> web.Application:
             web.post("/follow-ups/{number}", record_follow_up),
             web.post("/agents/{username}/state", force_state),
             *records.ROUTES,
+            *report.ROUTES,
         ]
     )
     return app

@@ -1,4 +1,4 @@
-"""``hotline report``: the monthly report (上报表) per prefecture and the province total, as CSV or XLSX."""
+"""``hotline report``: the monthly report (上报表) per prefecture and the province total, as CSV, XLSX or HTML."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def register(sub: Any) -> None:
     """Add ``report`` to the ``hotline`` parser's subcommands."""
     rep = sub.add_parser(
         "report",
-        help="the monthly report per prefecture against targets (上报表), CSV or XLSX",
+        help="the monthly report per prefecture against targets (上报表), CSV, XLSX or HTML",
         description="KPIs of a month (Asia/Shanghai) per prefecture, 云南省外, 未知 and the province total, with "
         "the year to date, the stored targets (hotline targets import) and the completion ratio.",
     )
@@ -23,7 +23,9 @@ def register(sub: Any) -> None:
     rep.add_argument(
         "--prefecture", metavar="CODE", help="one row only: a code (530100), a name, outside_yunnan or unknown"
     )
-    rep.add_argument("--format", default="xlsx", metavar="csv|xlsx", help="csv (UTF-8 with BOM) or xlsx (default)")
+    rep.add_argument(
+        "--format", default="xlsx", metavar="csv|xlsx|html", help="csv (UTF-8 with BOM), html or xlsx (default)"
+    )
     rep.add_argument("--out", type=Path, metavar="FILE", help="default: hotline-report-YYYY-MM[-CODE].FORMAT here")
     rep.set_defaults(run=_report)
 
@@ -38,7 +40,7 @@ async def _report(args: argparse.Namespace, settings: Settings) -> int:
     only = parse_report_prefecture(args.prefecture) if args.prefecture is not None else None
     fmt = args.format.strip().lower()
     if fmt not in service.FORMATS:
-        raise HotlineError(f"--format {args.format!r}: expected csv or xlsx")
+        raise HotlineError(f"--format {args.format!r}: expected csv, xlsx or html")
     out: Path = args.out or Path(f"hotline-report-{month.text}{'-' + only if only else ''}.{fmt}")
     conn = await connect(settings)
     try:

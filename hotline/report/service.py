@@ -1,5 +1,5 @@
 """`hotline report`: the month's rows (db.kpi.read, from 1 January to the month's end, Asia/Shanghai) and the stored
-targets for the month, its quarter and its year (db.targets), laid out by hotline.report.table, as CSV or XLSX."""
+targets for the month, its quarter and its year (db.targets), laid out by hotline.report.table, as CSV, HTML or XLSX."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from db import targets as targets_db
 from hotline.clock import Clock
 from hotline.kpi.targets import Period
 from hotline.report import table as layout
+from hotline.report.html import to_html
 from hotline.report.xlsx import to_xlsx
 
 TZ = ZoneInfo("Asia/Shanghai")
-FORMATS = ("csv", "xlsx")
+FORMATS = ("csv", "xlsx", "html")
 
 
 async def read_targets(conn: Any, month: Period) -> list[layout.StoredTarget]:
@@ -33,8 +34,10 @@ async def build(conn: Any, month: Period, *, only: str | None = None) -> layout.
 
 
 async def render(conn: Any, month: Period, fmt: str, clock: Clock, *, only: str | None = None) -> bytes:
-    """The report's bytes: CSV (no time in it) or XLSX (the clock's now as generated-at and created date)."""
+    """The report's bytes: CSV (no time in it), HTML or XLSX (the clock's now as generated-at)."""
     table = await build(conn, month, only=only)
     if fmt == "csv":
         return layout.to_csv(table)
+    if fmt == "html":
+        return to_html(table, clock.now())
     return to_xlsx(table, clock.now())

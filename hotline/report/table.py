@@ -250,7 +250,8 @@ def build(
     return ReportTable(month, columns(), tuple(rows), tuple(notes))
 
 
-def _text(cell: Cell, kind: Kind) -> str:
+def cell_text(cell: Cell, kind: Kind) -> str:
+    """A cell as the CSV and HTML show it: counts whole, ratios as percents with one decimal."""
     if cell is None:
         return ""
     if isinstance(cell, str):
@@ -269,7 +270,7 @@ def to_csv(table: ReportTable) -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([c.header for c in table.columns])
     for row in table.rows:
-        writer.writerow([_text(v, c.kind) for c, v in zip(table.columns, row, strict=True)])
+        writer.writerow([cell_text(v, c.kind) for c, v in zip(table.columns, row, strict=True)])
     writer.writerow([])
     for what, text in table.notes:
         writer.writerow(["说明", what, text])

@@ -1,5 +1,6 @@
 """The report table as an XLSX workbook (XlsxWriter): Chinese headers, a frozen header row, number formats and
-column widths on the first sheet, the notes and the generated-at time on the second. The workbook's created date is
+column widths on the first sheet, a chart sheet of the month's rates, the notes and the generated-at time on the
+last. The workbook's created date is
 the generated-at time given, so the same table and time give the same bytes."""
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from hotline.report.table import Kind, ReportTable
 
 SHEET = "上报表"
 NOTES_SHEET = "说明"
+CHART_SHEET = "图表"
+CHARTED = ("answer_rate", "service_level", "satisfaction")  # the chart's series: one column each per prefecture
 FORMATS = {Kind.TEXT: "@", Kind.COUNT: "0", Kind.RATIO: "0.0%", Kind.SECONDS: '0.0" s"'}
 
 
@@ -48,6 +51,7 @@ def to_xlsx(table: ReportTable, generated_at: dt.datetime) -> bytes:
             else:
                 sheet.write_number(r, col, cell, fmt)
     sheet.freeze_panes(1, 2)
+    _chart(book, table)
 
     notes = book.add_worksheet(NOTES_SHEET)
     notes.set_column(0, 0, 18)
@@ -61,3 +65,26 @@ def to_xlsx(table: ReportTable, generated_at: dt.datetime) -> bytes:
     notes.write_string(len(table.notes) + 1, 1, local.strftime("%Y-%m-%d %H:%M:%S（北京时间）"))
     book.close()
     return out.getvalue()
+
+
+def _chart(book: xlsxwriter.Workbook, table: ReportTable) -> None:
+    """A chart sheet: the month's 接通率, 服务水平 and 满意率 per row of the first sheet, the total left out."""
+    keys = [c.key for c in table.columns]
+    last = len(table.rows) - (1 if table.rows and table.rows[-1][0] == "total" else 0)
+    if last < 1:
+        return
+    name_col = keys.index("name")
+    chart = book.add_chart({"type": "column"})
+    for key in CHARTED:
+        col = keys.index(key)
+        chart.add_series(
+            {
+                "name": [SHEET, 0, col],
+                "categories": [SHEET, 1, name_col, last, name_col],
+                "values": [SHEET, 1, col, last, col],
+            }
+        )
+    chart.set_title({"name": f"{table.month.text} 各州市接通率、服务水平、满意率"})
+    chart.set_y_axis({"num_format": "0%", "min": 0, "max": 1})
+    chart.set_legend({"position": "bottom"})
+    book.add_chartsheet(CHART_SHEET).set_chart(chart)

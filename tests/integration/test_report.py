@@ -5,6 +5,7 @@ hand, the CSV and the XLSX read back, and bad input refused by the real command.
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import io
@@ -13,10 +14,14 @@ from pathlib import Path
 import asyncpg
 import openpyxl
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from agents.app import create_root
+from db import agents
 from db import kpi as kpi_db
 from db import targets as targets_db
 from hotline.clock import FrozenClock
+from hotline.config import ConsoleSettings, Settings
 from hotline.events import CallEvent
 from hotline.kpi.targets import parse_targets
 from hotline.report import service
@@ -195,7 +200,7 @@ async def test_the_command_writes_the_file_and_refuses_bad_input(db: str, tmp_pa
     for args, expected in (
         (("--month", "2026-13"), "hotline: error: --month '2026-13': expected a month as YYYY-MM, e.g. 2026-11"),
         (("--month", "2026-11", "--prefecture", "999"), "hotline: error: --prefecture '999': expected one of the 16"),
-        (("--month", "2026-11", "--format", "pdf"), "hotline: error: --format 'pdf': expected csv or xlsx"),
+        (("--month", "2026-11", "--format", "pdf"), "hotline: error: --format 'pdf': expected csv, xlsx or html"),
     ):
         bad = hotline(db, "report", *args, "--out", str(tmp_path / "bad"))
         assert bad.returncode == 2 and bad.stderr.startswith(expected), bad.stderr
@@ -212,3 +217,46 @@ async def test_simulated_calls_are_read_apart(conn: asyncpg.Connection, month: N
     assert [c.call_id for c in only.cases] == [await conn.fetchval("SELECT id FROM calls WHERE simulated")]
     assert len(both.cases) == len(real.cases) + 1
     assert len(both.visits) == len(real.visits) + 1
+
+
+def _basic(user: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{user}-password".encode()).decode()}
+
+
+async def test_the_console_shows_last_month_and_serves_the_files(
+    db: str, conn: asyncpg.Connection, month: None
+) -> None:
+    """The supervisor's report page (the month before the clock's today by default) shows the same figures as the
+    command; the download gives each format; a bad month is named; an agent is refused."""
+    await agents.create(conn, "boss", "王主任", "supervisor", "boss-password")
+    await agents.create(conn, "lawyer9", "赵律师", "lawyer", "lawyer9-password")
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=3)
+    clock = FrozenClock(dt.datetime(2026, 12, 7, 3, tzinfo=dt.UTC))
+    settings = Settings(console=ConsoleSettings(require_registration=False))
+    client: TestClient = TestClient(TestServer(create_root(pool, settings, clock)))  # type: ignore[type-arg]
+    await client.start_server()
+    boss = _basic("boss")
+    try:
+        async with client.get("/supervisor/report", headers=boss) as resp:
+            page = await resp.text()
+            assert resp.status == 200, page
+        assert 'value="2026-11"' in page and "昆明市" in page and "66.7%" in page  # 昆明's 接通率, as in the CSV
+        async with client.get("/supervisor/report", params={"month": "2026-13"}, headers=boss) as resp:
+            assert resp.status == 400 and "2026-13" in await resp.text()
+        for fmt, start in (("csv", b"\xef\xbb\xbf"), ("xlsx", b"PK"), ("html", b"<!doctype html>")):
+            params = {"month": "2026-11", "format": fmt, "prefecture": "530100"}
+            async with client.get("/supervisor/report/download", params=params, headers=boss) as resp:
+                body = await resp.read()
+                assert resp.status == 200 and body.startswith(start), (fmt, body[:200])
+                assert f"hotline-report-2026-11-530100.{fmt}" in resp.headers["Content-Disposition"]
+        expected = await service.render(conn, parse_month("2026-11"), "csv", clock, only="530100")
+        params = {"month": "2026-11", "format": "csv", "prefecture": "530100"}
+        async with client.get("/supervisor/report/download", params=params, headers=boss) as resp:
+            assert await resp.read() == expected
+        async with client.get("/supervisor/report/download", params={"format": "pdf"}, headers=boss) as resp:
+            assert resp.status == 400 and "pdf" in (await resp.json())["error"]
+        async with client.get("/supervisor/report/download", headers=_basic("lawyer9")) as resp:
+            assert resp.status == 403
+    finally:
+        await client.close()
+        await pool.close()

@@ -14,6 +14,7 @@ import pytest
 from hotline.caller.prefectures import PREFECTURES
 from hotline.kpi import CallCase, KpiRows, QueueVisit, SurveyCall, VisitEnd
 from hotline.report import table
+from hotline.report.html import fragment, to_html
 from hotline.report.table import ReportInputError, StoredTarget, parse_month, parse_report_prefecture
 from hotline.report.xlsx import to_xlsx
 
@@ -148,7 +149,8 @@ def test_xlsx_opened_again() -> None:
     data = to_xlsx(_report(), GENERATED)
     assert data == to_xlsx(_report(), GENERATED)  # the same table and time: the same bytes
     book = openpyxl.load_workbook(io.BytesIO(data))
-    assert book.sheetnames == ["上报表", "说明"]
+    assert book.sheetnames == ["上报表", "图表", "说明"]
+    assert [type(c).__name__ for c in book.chartsheets] == ["Chartsheet"]
     sheet = book["上报表"]
     assert sheet.freeze_panes == "C2"
     headers = [c.value for c in sheet[1]]
@@ -162,3 +164,15 @@ def test_xlsx_opened_again() -> None:
     assert book.properties.created == dt.datetime(2026, 12, 7, 3, 0)
     notes = {r[0].value: r[1].value for r in book["说明"].iter_rows(min_row=2)}
     assert notes["生成时间"] == "2026-12-07 11:00:00（北京时间）"
+
+
+def test_html_escapes_every_cell_and_is_the_same_every_time() -> None:
+    report = _report()
+    doc = to_html(report, GENERATED).decode("utf-8")
+    assert doc == to_html(_report(), GENERATED).decode("utf-8")
+    assert doc.startswith("<!doctype html>") and "生成时间：2026-12-07 11:00:00（北京时间）" in doc
+    part = fragment(report)
+    assert part.count("<tr") == 1 + len(report.rows) and '<tr class="total">' in part
+    assert '<td class="num">50.0%</td>' in part  # 昆明市's 接通率, as in the CSV
+    odd = table.ReportTable(report.month, report.columns, report.rows, (("<b>", "a & b"),))
+    assert "<dt>&lt;b&gt;</dt><dd>a &amp; b</dd>" in fragment(odd)
