@@ -97,3 +97,44 @@ async def create_pool(settings: Settings) -> Any:
         )
     except (OSError, TimeoutError, socket.gaierror, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise _unavailable(settings, exc) from None
+
+
+def database_name(settings: Settings) -> str:
+    """The configured database's name (from the URL or the PG* variables)."""
+    return describe(_dsn(settings)).database
+
+
+def on_database(settings: Settings, name: str) -> Settings:
+    """The same settings pointed at database `name` on the same server, as the same user."""
+    from urllib.parse import quote, urlunsplit
+
+    from pydantic import SecretStr
+
+    dsn = _dsn(settings)
+    if dsn:
+        parts = urlsplit(dsn)
+        url = urlunsplit((parts.scheme, parts.netloc, "/" + quote(name), parts.query, parts.fragment))
+    else:
+        target = describe(None)
+        url = f"postgresql://{quote(target.user)}@/{quote(name)}?host={quote(target.host)}&port={target.port}"
+    database = settings.database.model_copy(update={"url": SecretStr(url)})
+    return settings.model_copy(update={"database": database})
+
+
+async def ensure_database(settings: Settings, name: str) -> bool:
+    """Create database `name` on the configured server unless it exists (the user needs CREATEDB); True if made."""
+    conn = await connect(settings)
+    try:
+        if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return False
+        quoted = '"' + name.replace('"', '""') + '"'
+        try:
+            await conn.execute(f"CREATE DATABASE {quoted}")
+        except asyncpg.InsufficientPrivilegeError:
+            raise DatabaseUnavailable(
+                f"cannot create database {name!r}: user {describe(_dsn(settings)).user!r} lacks CREATEDB "
+                "(create it as a superuser, owned by that user)"
+            ) from None
+        return True
+    finally:
+        await conn.close()

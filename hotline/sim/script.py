@@ -137,7 +137,8 @@ _BY_SHORT = {p.short: p for p in PREFECTURES}
 OUTSIDE_AREAS = ("010", "020", "021", "028")
 
 
-def _number(rng: random.Random, origin: str, mobile: bool) -> str:
+def draw_number(rng: random.Random, origin: str, mobile: bool) -> str:
+    """A national number placed in `origin` (a prefecture's short name, or `outside`), mobile or landline."""
     area = rng.choice(OUTSIDE_AREAS) if origin == "outside" else _BY_SHORT[origin].area_code
     if mobile:
         # 139 + the area code's 4 digits (0871 -> 0871): the HLR blocks of China Mobile in the capital cities
@@ -164,9 +165,9 @@ def callers(profile: Profile, seed: int, duration_s: float, per_minute: float) -
     while at < duration_s:
         origin = rng.choices(origins, origin_weights)[0]
         mobile = rng.random() < profile.mobile_share
-        number = _number(rng, origin, mobile)
+        number = draw_number(rng, origin, mobile)
         while (masked := parse_caller(number).masked) in seen:
-            number = _number(rng, origin, mobile)
+            number = draw_number(rng, origin, mobile)
         seen.add(masked)
         gives_up = rng.random() < profile.abandon_share
         surveyed = rng.random() < profile.survey_share
