@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -22,6 +22,8 @@ from hotline.caller.prefectures import PREFECTURES
 from hotline.errors import HotlineError
 from hotline.kpi import (
     ABANDON_RATE,
+    CallbackStatus,
+    CallCase,
     ANSWER_RATE,
     ASA,
     AWARENESS,
@@ -65,6 +67,41 @@ KPIS: tuple[Definition, ...] = (
     AWARENESS,
     RESPONSE_RATE,
     LEGAL_AID_RATE,
+)
+#: The services whose calls are matters (法律服务事项) of the programme, by the measure id a target names.
+MATTERS: dict[str, str] = {
+    "legal_aid": "法律援助",
+    "mediation": "人民调解",
+    "notary": "公证",
+    "appraisal": "司法鉴定",
+    "arbitration": "仲裁",
+}
+
+
+def _asked_for(service: str) -> Callable[[CallCase], bool]:
+    """A call is a matter of `service` when the flow, the tagger or the work order names it, or a work order was
+    referred there."""
+    return lambda case: service in case.services or service in case.referrals
+
+
+def _consulted(case: CallCase) -> bool:
+    """An agent talked with the caller: in the call, or in its callback."""
+    return case.connected or case.callback is CallbackStatus.CONNECTED
+
+
+@dataclass(frozen=True)
+class Count:
+    id: str  # the measure of hotline.kpi.targets a target may be set for
+    header: str
+    counts: Callable[[CallCase], bool]
+
+
+#: The programme's counts, in column order after the KPIs: calls of the period counted once each.
+COUNTS: tuple[Count, ...] = (
+    Count("consultations", "法律咨询人次", _consulted),
+    Count("matters", "法律服务事项件数", lambda c: any(_asked_for(s)(c) for s in MATTERS.values())),
+    *(Count(measure, BY_ID[measure].name, _asked_for(service)) for measure, service in MATTERS.items()),
+    Count("referred", "转介件数", lambda c: bool(c.referrals)),
 )
 CSV_BOM = b"\xef\xbb\xbf"
 
@@ -176,7 +213,27 @@ def columns() -> tuple[Column, ...]:
             Column(f"{d.id}_target", f"{d.name} 目标", kind, max(10, 2 * len(d.name) + 5)),
             Column(f"{d.id}_completion", f"{d.name} 完成率", Kind.RATIO, max(10, 2 * len(d.name) + 7)),
         ]
+    for n in COUNTS:
+        width = max(10, 2 * len(n.header) + 2)
+        cols += [
+            Column(n.id, n.header, Kind.COUNT, width),
+            Column(f"{n.id}_ytd", f"{n.header} 年累计", Kind.COUNT, width + 4),
+            Column(f"{n.id}_target", f"{n.header} 年度目标", Kind.COUNT, width + 4),
+            Column(f"{n.id}_completion", f"{n.header} 年度完成率", Kind.RATIO, width + 6),
+        ]
     return tuple(cols)
+
+
+def _counted(rows: KpiRows) -> dict[str, dict[str, float]]:
+    """Row key -> count id -> the number of the rows' calls it counts, per prefecture and for the total."""
+    out: dict[str, dict[str, float]] = {}
+    for case in rows.cases:
+        for key in (case.prefecture, TOTAL):
+            mine = out.setdefault(key, {n.id: 0.0 for n in COUNTS})
+            for n in COUNTS:
+                if n.counts(case):
+                    mine[n.id] += 1
+    return out
 
 
 def completion(definition: Definition, value: float | None, target: float | None) -> float | None:
@@ -220,6 +277,7 @@ def build(
     inbound[TOTAL] = len(month_rows.cases)
     empty_month, empty_ytd = scorecard(KpiRows(), params), scorecard(KpiRows(), params)
     by_key = {(t.prefecture, t.period, t.measure): t.target for t in targets}
+    month_counts, ytd_counts = _counted(month_rows), _counted(ytd_rows)
     periods = (month.text, _quarter(month), str(month.starts.year))
 
     rows: list[tuple[Cell, ...]] = []
@@ -239,12 +297,24 @@ def build(
             value = card[d.id].value
             target = _target_of(by_key, where, d, periods)
             cells += [value, ytd[d.id].value, target, completion(d, value, target)]
+        zero = {n.id: 0.0 for n in COUNTS}
+        counts, counts_ytd = month_counts.get(key, zero), ytd_counts.get(key, zero)
+        for n in COUNTS:
+            year_target = by_key.get((where, periods[2], n.id)) if where is not None else None
+            done = counts_ytd[n.id] / year_target if year_target else None
+            cells += [counts[n.id], counts_ytd[n.id], year_target, done]
         rows.append(tuple(cells))
 
     notes: list[tuple[str, str]] = [
         ("月份", f"{month.text}（Asia/Shanghai 自然月）；年累计：{month.starts.year}-01-01 至月末"),
         ("目标", f"本月目标取 {periods[0]}，无则 {periods[1]}，再无则 {periods[2]}；全省合计用全省目标"),
         ("完成率", "实际值 / 目标值；放弃率、平均应答速度（越低越好）为 目标值 / 实际值"),
+        (
+            "件数",
+            "法律咨询人次：坐席接通（含回拨接通）的呼入电话；法律援助、人民调解、公证、司法鉴定、仲裁：流程、标签或工单"
+            "所涉服务或转介去向为该项的呼入电话，法律服务事项件数为其中任一项；转介件数：工单已转介的呼入电话。"
+            "年度完成率 = 年累计 / 年度目标（" + periods[2] + "）",
+        ),
     ]
     notes += [(d.label, params.render(d)) for d in KPIS]
     return ReportTable(month, columns(), tuple(rows), tuple(notes))

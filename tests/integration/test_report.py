@@ -143,8 +143,17 @@ def _approx(row: dict[str, object]) -> dict[str, object]:
 async def test_every_column_of_kunming_and_the_total(conn: asyncpg.Connection, month: None) -> None:
     table = await service.build(conn, parse_month("2026-11"))
     assert len(table.rows) == 19
-    assert table.row("530100") == _approx(KUNMING)
-    assert table.row("total") == _approx(TOTAL)
+    kunming, total = table.row("530100"), table.row("total")
+    assert {k: kunming[k] for k in KUNMING} == _approx(KUNMING)
+    assert {k: total[k] for k in TOTAL} == _approx(TOTAL)
+    # The programme's counts: 昆明 talked with c1 c8 c9 and c5 (its callback); c5 asked for legal aid (the flow's
+    # tag) and was referred there; 曲靖's c7 asked for legal aid too (voicemail, no referral); the year adds
+    # October's answered call to the consultations; a year target of none.
+    counts = ("consultations", "matters", "legal_aid", "mediation", "referred")
+    assert [kunming[k] for k in counts] == [4, 1, 1, 0, 1]
+    assert [kunming[f"{k}_ytd"] for k in counts] == [5, 1, 1, 0, 1]
+    assert [total[k] for k in counts] == [5, 2, 2, 0, 1]
+    assert kunming["consultations_target"] is None and kunming["consultations_completion"] is None
     dali = table.row("532900")  # c2 only
     assert (dali["inbound"], dali["answer_rate"], dali["satisfaction"], dali["answer_rate_target"]) == (
         1,

@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from hotline.caller.prefectures import PREFECTURES
-from hotline.kpi import CallCase, KpiRows, QueueVisit, SurveyCall, VisitEnd
+from hotline.kpi import CallbackStatus, CallCase, KpiRows, QueueVisit, SurveyCall, VisitEnd
 from hotline.report import table
 from hotline.report.html import fragment, to_html
 from hotline.report.table import ReportInputError, StoredTarget, parse_month, parse_report_prefecture
@@ -74,7 +74,7 @@ def test_rows_are_the_16_prefectures_then_outside_unknown_and_the_total() -> Non
     assert {"接通率 v1", "接通率 v1 年累计", "接通率 目标", "接通率 完成率", "平均应答速度 v1", "受援率 v1"} <= set(
         headers
     )
-    assert len(headers) == 6 + 4 * 10
+    assert len(headers) == 6 + 4 * 10 + 4 * len(table.COUNTS)
     assert (
         "接通率 v1",
         "answered (CONNECT, or a connected callback) / offered queue visits, abandons after less than 5 s left out",
@@ -176,3 +176,27 @@ def test_html_escapes_every_cell_and_is_the_same_every_time() -> None:
     assert '<td class="num">50.0%</td>' in part  # 昆明市's 接通率, as in the CSV
     odd = table.ReportTable(report.month, report.columns, report.rows, (("<b>", "a & b"),))
     assert "<dt>&lt;b&gt;</dt><dd>a &amp; b</dd>" in fragment(odd)
+
+
+def test_the_programmes_counts_per_prefecture_and_against_the_years_target() -> None:
+    def case(prefecture: str, at: dt.datetime, **facts: object) -> KpiRows:
+        return KpiRows([], [], [], [CallCase(call_id=uuid4(), started_at=at, prefecture=prefecture, **facts)])
+
+    month = _rows(
+        case("530100", NOV, connected=True, services=frozenset({"法律咨询"})),
+        case("530100", NOV, connected=True, services=frozenset({"法律援助"}), referrals=frozenset({"法律援助"})),
+        case("530100", NOV, callback=CallbackStatus.CONNECTED, referrals=frozenset({"人民调解"})),
+        case("530100", NOV, services=frozenset({"公证"})),  # left word: a matter, not a consultation
+        case("532900", NOV, connected=True, services=frozenset({"司法鉴定", "仲裁"})),  # one matter of two kinds
+    )
+    ytd = _rows(month, case("530100", OCT, connected=True))
+    targets = [StoredTarget("530100", "2026", "consultations", 40), StoredTarget("province", "2026", "matters", 8)]
+    report = table.build(parse_month("2026-11"), month, ytd, targets)
+    km, dali, total = report.row("530100"), report.row("532900"), report.row("total")
+    keys = ("consultations", "matters", "legal_aid", "mediation", "notary", "appraisal", "arbitration", "referred")
+    assert [km[k] for k in keys] == [3, 3, 1, 1, 1, 0, 0, 2]
+    assert [dali[k] for k in keys] == [1, 1, 0, 0, 0, 1, 1, 0]
+    assert [total[k] for k in keys] == [4, 4, 1, 1, 1, 1, 1, 2]
+    assert (km["consultations_ytd"], km["consultations_target"], km["consultations_completion"]) == (4, 40, 0.1)
+    assert (total["matters_ytd"], total["matters_target"], total["matters_completion"]) == (4, 8, 0.5)
+    assert dali["matters_target"] is None and dali["matters_completion"] is None
