@@ -22,8 +22,6 @@ from hotline.caller.prefectures import PREFECTURES
 from hotline.errors import HotlineError
 from hotline.kpi import (
     ABANDON_RATE,
-    CallbackStatus,
-    CallCase,
     ANSWER_RATE,
     ASA,
     AWARENESS,
@@ -36,6 +34,8 @@ from hotline.kpi import (
     SATISFACTION,
     SERVICE_LEVEL,
     UNKNOWN,
+    CallbackStatus,
+    CallCase,
     Definition,
     Group,
     KpiParams,
