@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -145,6 +145,23 @@ class KpiSettings(_Section):
     )
 
 
+ReportFormat = Literal["xlsx", "csv", "html"]
+
+
+def _report_formats() -> list[ReportFormat]:
+    return ["xlsx", "csv"]
+
+
+class ReportSettings(_Section):
+    """The monthly report `hotline up` makes by itself (hotline/report/scheduled.py)."""
+
+    enabled: bool = True
+    day: int = Field(default=20, ge=1, le=28)  # made from this day of the month on, for the month before
+    formats: list[ReportFormat] = Field(default_factory=_report_formats)
+    dir: Path | None = None  # None: reports/ under state_dir
+    check_every_s: float = Field(default=3600.0, ge=1)
+
+
 class Settings(_Section):
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
@@ -162,6 +179,7 @@ class Settings(_Section):
     metrics: MetricsSettings = MetricsSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
     kpi: KpiSettings = KpiSettings()
+    reports: ReportSettings = ReportSettings()
 
 
 def _env_names() -> dict[str, tuple[str, ...]]:

@@ -18,6 +18,7 @@ from hotline.errors import HotlineError
 DEMO_DATABASE = "hotline_demo"
 DEMO_AGENTS = 12
 CALLER_POOL = 20000  # distinct numbers: some people call more than once in a month
+POOR_EVERY = 30  # one caller in 30 is a registered poor household in the demo registry
 #: The calls' time of day, by hour from 00:00 (Beijing): a working day's shape, the night line quiet.
 HOURS = (1, 0.5, 0.3, 0.3, 0.3, 0.5, 1, 3, 8, 12, 12, 10, 6, 7, 10, 11, 10, 8, 5, 4, 3, 3, 2, 1.5)
 #: queue -> (share of the calls that reach a queue, the service of its work orders)
@@ -156,7 +157,7 @@ async def plan_for(conn: Any, settings: Settings, month: Any, per_day: int, seed
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from zoneinfo import ZoneInfo
 
-    from db import demo, migrate
+    from db import demo, households, migrate
     from db.pool import connect, database_name, ensure_database, on_database
     from hotline.caller.privacy import load_keys
     from hotline.report.table import bounds, parse_month
@@ -188,11 +189,17 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         if already:
             raise HotlineError(f"{args.database} already holds {already} demo calls of {month.text}: nothing written")
         plan = await plan_for(conn, settings, month, args.calls_per_day, args.seed)
-        made = await demo.write(conn, plan, callers(args.seed, CALLER_POOL, load_keys(settings)))
+        pool = callers(args.seed, CALLER_POOL, load_keys(settings))
+        made = await demo.write(conn, plan, pool)
+        # A demo registry: every 30th caller of the pool is a registered poor household (建档立卡), so that 回应率
+        # and 受援率 have callers to count. Re-running adds nothing twice.
+        registered = [c.hmac for c in pool[::POOR_EVERY] if c.hmac is not None]
+        await households.import_digests(conn, "建档立卡", registered, "演示数据（hotline demo-history）")
     finally:
         await conn.close()
     print(
         f"{args.database}: {month.text}: {made['calls']} calls, {made['call_events']} events, "
-        f"{made['surveys']} survey answers, {made['tickets']} work orders"
+        f"{made['surveys']} survey answers, {made['tickets']} work orders; {len(registered)} callers in the demo "
+        "registry (建档立卡)"
     )
     return 0

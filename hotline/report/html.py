@@ -34,7 +34,8 @@ def fragment(table: ReportTable) -> str:
 STYLE = """body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:1.5em}
 table.report{border-collapse:collapse;font-size:13px}
 table.report th,table.report td{border:1px solid #999;padding:3px 6px}
-table.report th{background:#ddebf7;position:sticky;top:0}
+table.report td{white-space:nowrap}
+table.report th{background:#ddebf7;position:sticky;top:0;min-width:4.5em;font-weight:600}
 table.report td.num{text-align:right;font-variant-numeric:tabular-nums}
 table.report tr.total td{font-weight:bold}
 dl.report-notes dt{font-weight:bold;margin-top:.5em}"""

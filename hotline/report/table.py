@@ -164,6 +164,15 @@ def parse_month(text: str) -> Period:
     return period
 
 
+def due_month(today: dt.date, day: int) -> Period | None:
+    """The month whose report is due on `today` when reports are made on `day` of the next month: the previous
+    month from that day to the month's end (a service that was down on the day catches up later), else None."""
+    if today.day < day:
+        return None
+    last = today.replace(day=1) - dt.timedelta(days=1)
+    return parse_month(f"{last.year:04d}-{last.month:02d}")
+
+
 def parse_report_prefecture(text: str) -> str:
     """A prefecture code or name (530100, 昆明市, 昆明), outside_yunnan (云南省外) or unknown (未知)."""
     value = text.strip()

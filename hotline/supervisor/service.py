@@ -150,6 +150,20 @@ def check_prompts(settings: Settings) -> None:
         raise PromptError(f"{exc}; run `hotline prompts build`") from None
 
 
+def _start_reports(stack: contextlib.AsyncExitStack, settings: Settings, pool: Any, clock: Any) -> None:
+    """The monthly report, made from `reports.day` on into var/reports/ (hotline/report/scheduled.py)."""
+    from hotline.report.scheduled import MonthlyReports
+
+    reports_stop = asyncio.Event()
+    task = asyncio.create_task(MonthlyReports(settings, pool, clock).run(reports_stop), name="monthly-reports")
+
+    async def stop_reports() -> None:
+        reports_stop.set()
+        await task
+
+    stack.push_async_callback(stop_reports)
+
+
 async def run(
     settings: Settings, stop: asyncio.Event | None = None, config_args: Sequence[str] = (), engine: bool = True
 ) -> None:
@@ -228,6 +242,8 @@ async def run(
             async with pool.acquire() as conn:
                 queue_names = await queues.names(conn)
             metrics.start_telemetry(stack, settings, pool, clock, flows, queue_names, sources)
+        if settings.reports.enabled:
+            _start_reports(stack, settings, pool, clock)
         log.info("hotline up: health on http://%s:%d/healthz", settings.http.host, settings.http.port)
         await stop.wait()
         log.info("hotline up: stopping")

@@ -269,3 +269,46 @@ async def test_the_console_shows_last_month_and_serves_the_files(
     finally:
         await client.close()
         await pool.close()
+
+
+async def test_hotline_up_makes_last_months_report_from_the_20th_once(
+    db: str, conn: asyncpg.Connection, month: None, tmp_path: Path
+) -> None:
+    """The schedule writes nothing on the 19th, the xlsx and csv of November on 20 December (the csv the same bytes
+    as the command's), nothing twice; the console lists them and serves them, and no other file."""
+    from hotline.config import ReportSettings
+    from hotline.report.scheduled import MonthlyReports
+
+    reports = tmp_path / "reports"
+    settings = Settings(
+        console=ConsoleSettings(require_registration=False), reports=ReportSettings(dir=reports, day=20)
+    )
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=3)
+    try:
+        early = MonthlyReports(settings, pool, FrozenClock(dt.datetime(2026, 12, 19, 23, 59, tzinfo=SHANGHAI)))
+        assert await early.once() == [] and not reports.exists()
+        clock = FrozenClock(dt.datetime(2026, 12, 20, 0, 0, tzinfo=SHANGHAI))
+        made = await MonthlyReports(settings, pool, clock).once()
+        assert sorted(p.name for p in made) == ["hotline-report-2026-11.csv", "hotline-report-2026-11.xlsx"]
+        assert sorted(p.name for p in reports.iterdir()) == sorted(p.name for p in made)  # no .part left
+        csv_bytes = (reports / "hotline-report-2026-11.csv").read_bytes()
+        assert csv_bytes == await service.render(conn, parse_month("2026-11"), "csv", clock)
+        assert await MonthlyReports(settings, pool, clock).once() == []  # once only
+
+        await agents.create(conn, "boss", "王主任", "supervisor", "boss-password")
+        client: TestClient = TestClient(TestServer(create_root(pool, settings, clock)))  # type: ignore[type-arg]
+        await client.start_server()
+        try:
+            async with client.get("/supervisor/report", headers=_basic("boss")) as resp:
+                page = await resp.text()
+            assert "/supervisor/report/files/hotline-report-2026-11.xlsx" in page and "每月 20 日" in page
+            async with client.get("/supervisor/report/files/hotline-report-2026-11.csv", headers=_basic("boss")) as r:
+                assert r.status == 200 and await r.read() == csv_bytes
+            (reports / "notes.txt").write_text("not a report")
+            for name in ("notes.txt", "hotline-report-2026-10.csv", "..%2Fsecret.key"):
+                async with client.get(f"/supervisor/report/files/{name}", headers=_basic("boss")) as r:
+                    assert r.status == 404, name
+        finally:
+            await client.close()
+    finally:
+        await pool.close()

@@ -15,8 +15,11 @@ SECRET = "integration-test-secret-0123456789"
 def env_for(db_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "PG", "PROMETHEUS_"))}
     # Tests run many services at once: each gets its own metrics port and no embedded Prometheus unless it asks
-    # (tests/e2e/test_monitoring.py starts its own).
-    env.update(HOTLINE_METRICS_PORT=str(free_port()), HOTLINE_PROMETHEUS_ENABLED="false")
+    # (tests/e2e/test_monitoring.py starts its own), and makes no monthly report by itself (on the real date,
+    # from the 20th on, into the checkout's var/reports/; tests/integration/test_report.py tests the schedule).
+    env.update(
+        HOTLINE_METRICS_PORT=str(free_port()), HOTLINE_PROMETHEUS_ENABLED="false", HOTLINE_REPORTS_ENABLED="false"
+    )
     env.update(HOTLINE_DATABASE_URL=db_url, HOTLINE_PRIVACY_SECRET=SECRET, **extra)
     return env
 

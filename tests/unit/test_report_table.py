@@ -200,3 +200,18 @@ def test_the_programmes_counts_per_prefecture_and_against_the_years_target() -> 
     assert (km["consultations_ytd"], km["consultations_target"], km["consultations_completion"]) == (4, 40, 0.1)
     assert (total["matters_ytd"], total["matters_target"], total["matters_completion"]) == (4, 8, 0.5)
     assert dali["matters_target"] is None and dali["matters_completion"] is None
+
+
+@pytest.mark.parametrize(
+    ("today", "day", "due"),
+    [
+        (dt.date(2026, 12, 19), 20, None),
+        (dt.date(2026, 12, 20), 20, "2026-11"),
+        (dt.date(2026, 12, 31), 20, "2026-11"),  # down on the 20th: caught up later in the month
+        (dt.date(2027, 1, 20), 20, "2026-12"),  # across the year
+        (dt.date(2026, 3, 1), 1, "2026-02"),
+    ],
+)
+def test_the_report_due_on_a_day(today: dt.date, day: int, due: str | None) -> None:
+    month = table.due_month(today, day)
+    assert (month.text if month else None) == due

@@ -3,6 +3,7 @@
 GET /supervisor/report                   the report page: a month picker and the report of that month as a table
                                          (?month=YYYY-MM, default the month before today; ?prefecture=CODE)
 GET /supervisor/report/download          the same report as a file (?month=...&format=xlsx|csv|html)
+GET /supervisor/report/files/{name}      a report `hotline up` made by itself (var/reports/, listed on the page)
 
 The figures are those of `hotline report` (hotline.report.service): the same reader, the same layout. A wrong
 month or prefecture answers 400 on the download and a message on the page, naming the input.
@@ -10,6 +11,7 @@ month or prefecture answers 400 on the download and a message on the page, namin
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,12 +20,13 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from agents import session as sessions
-from agents.api import BadRequest
+from agents.api import BadRequest, NotFound
 from agents.auth import current_agent, requires
 from agents.keys import CLOCK, POOL, SETTINGS
 from hotline.caller.prefectures import PREFECTURES
 from hotline.report import service
 from hotline.report.html import fragment
+from hotline.report.scheduled import FILE_NAME, listed, reports_dir
 from hotline.report.table import ReportInputError, parse_month, parse_report_prefecture
 
 MEDIA = {
@@ -57,6 +60,8 @@ async def page(request: web.Request) -> web.StreamResponse:
         "formats": service.FORMATS,
         "error": None,
         "table": None,
+        "files": await asyncio.to_thread(listed, reports_dir(request.config_dict[SETTINGS])),
+        "report_day": request.config_dict[SETTINGS].reports.day,
     }
     try:
         month, only = _wanted(request)
@@ -86,4 +91,21 @@ async def download(request: web.Request) -> web.Response:
     )
 
 
-ROUTES = [web.get("/report", page), web.get("/report/download", download)]
+@requires("supervisor", "download the monthly report")
+async def made_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    m = FILE_NAME.match(name)
+    path = reports_dir(request.config_dict[SETTINGS]) / name
+    if m is None or not await asyncio.to_thread(path.is_file):
+        raise NotFound(f"report file {name!r}: not among the reports made")
+    return web.FileResponse(
+        path,
+        headers={"Content-Type": MEDIA[m.group(2)], "Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+ROUTES = [
+    web.get("/report", page),
+    web.get("/report/download", download),
+    web.get("/report/files/{name}", made_file),
+]
