@@ -261,6 +261,25 @@ async def write(conn: Any, plan: Plan, callers: Sequence[DemoCaller]) -> dict[st
     return made
 
 
-async def months_written(conn: Any) -> int:
-    """Calls of earlier demo runs (cell ``demo``) in the database."""
-    return int(await conn.fetchval("SELECT count(*) FROM calls WHERE cell = $1", HISTORY_CELL))
+async def calls_between(conn: Any, since: dt.datetime, until: dt.datetime) -> int:
+    """Demo calls (cell ``demo``) already written in [since, until)."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM calls WHERE cell = $1 AND started_at >= $2 AND started_at < $3",
+            HISTORY_CELL,
+            since,
+            until,
+        )
+    )
+
+
+async def agent(conn: Any, username: str, display_name: str) -> int:
+    """A demo agent's id (role lawyer, a random password nobody knows), created when missing."""
+    import secrets
+
+    from db import agents
+
+    found = await conn.fetchval("SELECT id FROM agents WHERE username = $1", username)
+    if found is not None:
+        return int(found)
+    return (await agents.create(conn, username, display_name, "lawyer", secrets.token_urlsafe(12))).id

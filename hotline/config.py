@@ -22,8 +22,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: The database `make run` creates (scripts/setup-system.sh): the default, so that `hotline agent add` works in any
+#: shell on the machine. `url: null` leaves it to libpq (the PG* variables, the local socket).
+DEFAULT_DATABASE_URL = "postgresql://hotline:hotline@127.0.0.1:5432/hotline"
+
+
 class DatabaseSettings(_Section):
-    url: SecretStr | None = None
+    url: SecretStr | None = SecretStr(DEFAULT_DATABASE_URL)
     min_pool: int = Field(default=1, ge=0)
     max_pool: int = Field(default=10, ge=1)
     connect_timeout: float = Field(default=5.0, gt=0)

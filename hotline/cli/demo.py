@@ -89,10 +89,9 @@ async def plan_for(conn: Any, settings: Settings, month: Any, per_day: int, seed
     """The plan of a month: the queues, agents and survey of this database and flow, the shares above."""
     import calendar
     import datetime as dt
-    import secrets
     from zoneinfo import ZoneInfo
 
-    from db import agents as agents_db
+    from db import demo
     from db import queues as queues_db
     from db.demo import Plan, Weighted
     from db.tickets import REFERRALS
@@ -115,10 +114,7 @@ async def plan_for(conn: Any, settings: Settings, month: Any, per_day: int, seed
     ids = []
     for k in range(1, DEMO_AGENTS + 1):
         username = f"demo{k:02d}"
-        found = await conn.fetchval("SELECT id FROM agents WHERE username = $1", username)
-        if found is None:
-            found = (await agents_db.create(conn, username, f"演示坐席{k:02d}", "lawyer", secrets.token_urlsafe(12))).id
-        ids.append(found)
+        ids.append(await demo.agent(conn, username, f"演示坐席{k:02d}"))
     flows = FlowRegistry(
         prompt_dir=settings.prompts.source_dir, schedule_dir=settings.flows.dir / "schedules", known_queues=names
     )
@@ -180,12 +176,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         if applied:
             print(f"{args.database}: applied {len(applied)} migrations")
         _, since, until = bounds(month, ZoneInfo("Asia/Shanghai"))
-        already = await conn.fetchval(
-            "SELECT count(*) FROM calls WHERE cell = $1 AND started_at >= $2 AND started_at < $3",
-            demo.HISTORY_CELL,
-            since,
-            until,
-        )
+        already = await demo.calls_between(conn, since, until)
         if already:
             raise HotlineError(f"{args.database} already holds {already} demo calls of {month.text}: nothing written")
         plan = await plan_for(conn, settings, month, args.calls_per_day, args.seed)

@@ -11,7 +11,14 @@ def test_defaults_need_no_file() -> None:
     s = load_settings(environ={})
     assert s.http.port == 8080
     assert s.sip.service_number == "12348"
-    assert s.database.url is None  # asyncpg then reads the PG* variables
+    url = s.database.url  # the database `make run` creates, so that the CLI works in any shell
+    assert url is not None and url.get_secret_value() == "postgresql://hotline:hotline@127.0.0.1:5432/hotline"
+
+
+def test_a_null_database_url_leaves_it_to_libpq(tmp_path: Path) -> None:
+    cfg = tmp_path / "hotline.yaml"
+    cfg.write_text("database:\n  url: null\n")
+    assert load_settings(cfg, environ={}).database.url is None  # asyncpg then reads the PG* variables
 
 
 def test_layers_apply_in_order_file_then_env_then_flags(tmp_path: Path) -> None:
