@@ -131,10 +131,14 @@ async def _status(_args: argparse.Namespace, settings: Settings) -> int:
     from db import migrate
     from db.pool import connect
 
-    url = f"http://{settings.http.host}:{settings.http.port}/healthz"
+    base = f"http://{settings.http.host}:{settings.http.port}"
+    url = f"{base}/healthz"
     code = 0
     try:
+        alive = await asyncio.to_thread(_get, f"{base}/livez")
+        print(f"process: {alive.get('status')} (pid {alive.get('pid')}, up {alive.get('uptime_s')} s)")
         body = await asyncio.to_thread(_get, url)
+        print(f"ready: {'yes' if body.get('status') == 'ok' else 'no (' + str(body.get('status')) + ')'}")
         print(json.dumps(body, ensure_ascii=False, indent=2))
         code = 0 if body.get("status") == "ok" else 1
     except OSError as exc:

@@ -1,12 +1,18 @@
-"""The health endpoint of the supervisor, beside the web app it mounts (agents.app). Metrics have their own
-port: hotline/supervisor/metrics.py."""
+"""The health endpoints of the supervisor, beside the web app it mounts (agents.app). Metrics have their own
+port: hotline/supervisor/metrics.py.
+
+GET /healthz   readiness: 200 only when the service can take calls: start-up is over, the database answers,
+               every part is healthy and the live checks pass (with the engine: the front answers a SIP OPTIONS
+               and at least one cell is in its dispatch set); 503 otherwise, with what failed
+GET /livez     liveness: 200 while the process runs (its pid and how long it has been up)
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +24,29 @@ from hotline.clock import Clock
 from hotline.errors import HotlineError
 
 HEALTH_SOURCES = web.AppKey("health_sources", dict[str, Callable[[], dict[str, Any]]])
+#: Checks that ask a part over the wire (the front's SIP), each bounded by CHECK_TIMEOUT_S.
+HEALTH_CHECKS = web.AppKey("health_checks", dict[str, Callable[[], Awaitable[dict[str, Any]]]])
+STARTED = web.AppKey("started", asyncio.Event)
+UP_SINCE = web.AppKey("up_since", float)
+CHECK_TIMEOUT_S = 2.0
+
+
+def prepare(app: web.Application, clock: Clock) -> None:
+    """The health keys of a new app: no sources yet, not started (readiness 503 until `STARTED` is set)."""
+    app[HEALTH_SOURCES] = {}
+    app[HEALTH_CHECKS] = {}
+    app[STARTED] = asyncio.Event()
+    app[UP_SINCE] = clock.monotonic()
+
+
+async def _check(check: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            return await check()
+    except TimeoutError:
+        return {"ok": False, "error": f"no answer within {CHECK_TIMEOUT_S:.0f} s"}
+    except Exception as exc:  # any failure means "not ready" for the health answer
+        return {"ok": False, "error": type(exc).__name__}
 
 
 async def _database(pool: Any, clock: Clock) -> dict[str, Any]:
@@ -33,12 +62,25 @@ async def _database(pool: Any, clock: Clock) -> dict[str, Any]:
 
 @public
 async def healthz(request: web.Request) -> web.Response:
-    report: dict[str, Any] = {"database": await _database(request.app[POOL], request.app[CLOCK])}
+    started = request.app[STARTED].is_set()
+    report: dict[str, Any] = {"startup": {"ok": started, "state": "up" if started else "starting"}}
+    report["database"] = await _database(request.app[POOL], request.app[CLOCK])
     for name, source in request.app[HEALTH_SOURCES].items():
         report[name] = source()
+    checks = request.app[HEALTH_CHECKS]
+    for name, result in zip(checks, await asyncio.gather(*(_check(c) for c in checks.values())), strict=True):
+        report[name] = result
     ok = all(part.get("ok", False) for part in report.values())
-    report["status"] = "ok" if ok else "degraded"
+    report["status"] = "ok" if ok else ("starting" if not started else "degraded")
     return web.json_response(report, status=200 if ok else 503, dumps=_dumps)
+
+
+@public
+async def livez(request: web.Request) -> web.Response:
+    import os
+
+    up = request.app[CLOCK].monotonic() - request.app[UP_SINCE]
+    return web.json_response({"status": "alive", "pid": os.getpid(), "uptime_s": round(up, 1)})
 
 
 def _dumps(obj: Any) -> str:
@@ -46,7 +88,7 @@ def _dumps(obj: Any) -> str:
 
 
 def routes() -> list[web.RouteDef]:
-    return [web.get("/healthz", healthz)]
+    return [web.get("/healthz", healthz), web.get("/livez", livez)]
 
 
 async def listen(

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 def make_app(settings: Settings, pool: Any, clock: Clock, registrar: Any = None) -> web.Application:
     """The supervisor's web app over ``pool``: /healthz, /metrics, and the console and API (agents.app)."""
     app = agents_app.create_root(pool, settings, clock, registrar)
-    app[HEALTH_SOURCES] = {}
+    http.prepare(app, clock)
     app.add_routes(http.routes())
     return app
 
@@ -106,6 +106,20 @@ def _start_transcriber(
     stack.push_async_callback(transcriber.stop)
     transcriber.start()
     return transcriber.health
+
+
+async def _front_answers(settings: Settings) -> dict[str, Any]:
+    """The front answers a SIP OPTIONS on its listening address (readiness)."""
+    from hotline.front.probe import sip_options
+
+    code = await sip_options(settings.sip.listen_host, settings.sip.listen_port, wait=1.0)
+    return {"ok": code is not None, "status": code}
+
+
+async def _dispatch_set(front: FrontChild) -> dict[str, Any]:
+    """At least one cell is in the front's dispatch set, reachable by its probing (readiness)."""
+    targets = await front_targets(front)
+    return {"ok": targets["up"] >= 1, **targets}
 
 
 async def front_targets(front: FrontChild) -> dict[str, int]:
@@ -227,6 +241,8 @@ async def run(
             stack.callback(loop.remove_signal_handler, signal.SIGHUP)
             health_sources = runner.app[HEALTH_SOURCES]
             health_sources["front"] = front.health
+            runner.app[http.HEALTH_CHECKS]["front_sip"] = lambda: _front_answers(settings)
+            runner.app[http.HEALTH_CHECKS]["dispatch_set"] = lambda: _dispatch_set(front)
             health_sources["transcriber"] = transcriber_health
             for cell in cells:
                 health_sources[cell.name] = cell.health
@@ -244,6 +260,7 @@ async def run(
             metrics.start_telemetry(stack, settings, pool, clock, flows, queue_names, sources)
         if settings.reports.enabled:
             _start_reports(stack, settings, pool, clock)
+        runner.app[http.STARTED].set()
         log.info("hotline up: health on http://%s:%d/healthz", settings.http.host, settings.http.port)
         await stop.wait()
         log.info("hotline up: stopping")

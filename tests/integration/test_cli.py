@@ -1,5 +1,6 @@
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
@@ -322,3 +324,41 @@ def test_agent_password_is_never_an_argument_and_a_missing_one_names_the_ways_to
     missing = hotline("postgresql://unused/none", "agent", "login", "lawyer01", input_text="")
     assert missing.returncode == 2
     assert "--password-file" in missing.stderr and "HOTLINE_AGENT_PASSWORD" in missing.stderr
+
+
+async def test_readiness_waits_for_start_up_and_every_live_check_liveness_does_not(db: str) -> None:
+    """/healthz is 503 `starting` until start-up is over, then 503 while a live check (the front's SIP) fails and
+    200 once it passes; /livez is 200 throughout."""
+    from hotline.supervisor import http as health_http
+
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=2)
+    app = make_app(Settings(console=ConsoleSettings(require_registration=False)), pool, SYSTEM)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    answers = {"ok": False}
+
+    async def front_sip() -> dict[str, object]:
+        return {"ok": answers["ok"]}
+
+    async def get(path: str) -> tuple[int, dict[str, object]]:
+        async with aiohttp.ClientSession() as http, http.get(base + path) as resp:
+            return resp.status, await resp.json()
+
+    try:
+        status, body = await get("/healthz")
+        assert (status, body["status"], body["startup"]) == (503, "starting", {"ok": False, "state": "starting"})
+        assert (await get("/livez"))[0] == 200
+        app[health_http.HEALTH_CHECKS]["front_sip"] = front_sip
+        app[health_http.STARTED].set()
+        status, body = await get("/healthz")
+        assert (status, body["status"], body["front_sip"]) == (503, "degraded", {"ok": False})
+        answers["ok"] = True
+        status, body = await get("/healthz")
+        assert (status, body["status"]) == (200, "ok"), body
+        status, alive = await get("/livez")
+        assert status == 200 and alive["status"] == "alive" and alive["pid"] == os.getpid()
+    finally:
+        await runner.cleanup()
+        await pool.close()
