@@ -31,7 +31,7 @@ UP_SINCE = web.AppKey("up_since", float)
 CHECK_TIMEOUT_S = 2.0
 
 
-def prepare(app: web.Application, clock: Clock) -> None:
+def setup_health(app: web.Application, clock: Clock) -> None:
     """The health keys of a new app: no sources yet, not started (readiness 503 until `STARTED` is set)."""
     app[HEALTH_SOURCES] = {}
     app[HEALTH_CHECKS] = {}

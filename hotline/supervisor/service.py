@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 def make_app(settings: Settings, pool: Any, clock: Clock, registrar: Any = None) -> web.Application:
     """The supervisor's web app over ``pool``: /healthz, /metrics, and the console and API (agents.app)."""
     app = agents_app.create_root(pool, settings, clock, registrar)
-    http.prepare(app, clock)
+    http.setup_health(app, clock)
     app.add_routes(http.routes())
     return app
 

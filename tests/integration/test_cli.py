@@ -33,14 +33,21 @@ def _get(url: str) -> tuple[int, dict[str, object]]:
 
 
 def _wait_http(url: str, proc, timeout: float = 20) -> tuple[int, dict[str, object]]:  # type: ignore[no-untyped-def]
+    """The first answer that is not readiness's 503 `starting` (start-up is over), or the last one at the deadline."""
     deadline = time.monotonic() + timeout
+    last: tuple[int, dict[str, object]] | None = None
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"hotline up exited: {finish(proc)}")
         try:
-            return _get(url)
+            last = _get(url)
+            if last[1].get("status") != "starting":
+                return last
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
+    if last is not None:
+        return last
     raise AssertionError(f"{url} did not answer")
 
 
