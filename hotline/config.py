@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from hotline.errors import ConfigError
 
@@ -59,6 +59,24 @@ class SipSettings(_Section):
     rtp_port_base: int = Field(default=20000, ge=1024, le=65000)
     drain_timeout: float = Field(default=30.0, ge=0)
     outbound_gateway: str = ""  # host:port of the trunk that carries callbacks to callers; empty: no callbacks
+    # The front's defences (hotline/front/kamailio.cfg.tmpl): pike flood limits for sources outside
+    # trusted_networks, and digest-failure limits for every source outside auth_exempt_networks (none by default).
+    trusted_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8"], min_length=1)
+    pike_window_s: int = Field(default=2, ge=1)
+    pike_density: int = Field(default=30, ge=1)
+    auth_account_failures: int = Field(default=10, ge=1)
+    auth_source_failures: int = Field(default=10, ge=1)
+    auth_window_s: int = Field(default=600, ge=1)
+    auth_lock_s: int = Field(default=900, ge=1)
+    auth_exempt_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_networks", "auth_exempt_networks", mode="before")
+    @classmethod
+    def _networks_from_text(cls, value: object) -> object:
+        """A list in YAML, or comma-separated text (from an environment variable: 10.0.0.0/8,192.0.2.0/24)."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 class PromptSettings(_Section):

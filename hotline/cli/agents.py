@@ -64,6 +64,24 @@ def register(sub: Any) -> None:
             help="a supervisor forces the change with their own password (needs --reason; written to the audit log)",
         )
         p.set_defaults(run=_agent_state)
+    locks = ag_sub.add_parser(
+        "locks",
+        help="list the SIP authentication locks in force (through the running front)",
+        description="Accounts locked from a source and sources banned after too many wrong SIP passwords "
+        "(sip.auth_* settings), read from the running front's Kamailio.",
+    )
+    locks.set_defaults(run=_locks)
+    unlock = ag_sub.add_parser(
+        "unlock",
+        help="lift a SIP authentication lock before it expires (supervisors; audited)",
+        description="Lift the locks of USER (from every source, or from --source only), or with --source alone the "
+        "ban of that source, in the running front; their failure counts are forgotten and the audit log says who "
+        "lifted what. Exit status 1 when nothing was locked.",
+    )
+    unlock.add_argument("username", nargs="?", help="the agent whose SIP account is locked")
+    unlock.add_argument("--source", help="an IP address: only its lock of USER, or without USER its ban")
+    unlock.add_argument("--actor", help="who lifts it, for the audit log (default: cli:<login name>)")
+    unlock.set_defaults(run=_unlock)
 
 
 async def _add(args: argparse.Namespace, settings: Settings) -> int:
@@ -136,6 +154,85 @@ async def _agent_state(args: argparse.Namespace, settings: Settings) -> int:
         raise HotlineError(f"the agents' API at {base} answered HTTP {status}: {text.strip()[:200]}")
     reason = f" ({answer['reason']})" if answer.get("reason") else ""
     print(f"agent {answer.get('username', args.username)}: {answer.get('state')}{reason}")
+    return 0
+
+
+def _front(settings: Settings) -> Any:
+    from hotline.front.process import KamailioProcess
+    from hotline.supervisor.front import front_params
+
+    return KamailioProcess(front_params(settings, []), kamailio_bin=settings.sip.kamailio_bin)
+
+
+def _describe(lock: Any) -> str:
+    if lock.kind == "source":
+        return f"source {lock.source} banned from every account"
+    return f"account {lock.username} locked from {lock.source}"
+
+
+async def _front_call(settings: Settings, call: Any) -> Any:
+    from hotline.front.process import KamailioError
+
+    front = _front(settings)
+    try:
+        return await call(front)
+    except KamailioError as exc:
+        raise HotlineError(
+            f"the SIP front cannot be reached at {front.params.rpc_socket} ({exc}); `hotline up` must be running "
+            "with these settings (state_dir)"
+        ) from None
+
+
+async def _locks(_args: argparse.Namespace, settings: Settings) -> int:
+    found = await _front_call(settings, lambda front: front.auth_locks())
+    for lock in found:
+        print(_describe(lock))
+    if not found:
+        print("no SIP authentication locks")
+    return 0
+
+
+async def _unlock(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+    import ipaddress
+
+    from db import audit
+    from db.pool import connect_current
+
+    if args.username is None and args.source is None:
+        raise HotlineError("agent unlock: name the agent (USER), or a source address with --source")
+    if args.source is not None:
+        try:
+            args.source = str(ipaddress.ip_address(args.source))
+        except ValueError:
+            raise HotlineError(f"--source {args.source!r}: expected an IP address, e.g. 192.0.2.7") from None
+    lifted = await _front_call(settings, lambda front: front.unlock(args.username, args.source))
+    if not lifted:
+        who = f"account {args.username}" if args.username else f"source {args.source}"
+        print(
+            f"hotline: error: {who} has no lock in force"
+            + (f" from {args.source}" if args.username and args.source else ""),
+            file=sys.stderr,
+        )
+        return 1
+    actor = args.actor or "cli:" + getpass.getuser()
+    conn = await connect_current(settings)
+    try:
+        for lock in lifted:
+            await audit.record(
+                conn,
+                actor,
+                "update",
+                "sip_account",
+                lock.username,
+                result="unlocked",
+                lock=lock.kind,
+                source=lock.source,
+            )
+    finally:
+        await conn.close()
+    for lock in lifted:
+        print(f"lifted: {_describe(lock)}")
     return 0
 
 

@@ -94,6 +94,13 @@ class FrontParams:
     scanners: tuple[str, ...] = DEFAULT_SCANNERS
     pike_window_s: int = 2
     pike_density: int = 30  # requests per source per window before the source is blocked
+    # Digest failures (wrong password, unknown user) before the account is locked from that source, and before the
+    # source is banned from every account; counted while failures come less than auth_window_s apart.
+    auth_account_failures: int = 10
+    auth_source_failures: int = 10
+    auth_window_s: int = 600
+    auth_lock_s: int = 900  # how long a lock or ban lasts
+    auth_exempt_networks: tuple[str, ...] = ()  # sources never locked (none by default: loopback is not exempt)
     ping_interval_s: int = 2
     probing_threshold: int = 1  # failed probes before a cell is marked inactive
     cell_timeout_ms: int = 2000  # no reply at all from a cell -> next cell
@@ -156,11 +163,15 @@ class FrontParams:
             raise FrontConfigError("cells contain a duplicate address")
         if not self.trusted_networks:
             raise FrontConfigError("trusted_networks must name at least one network (e.g. 127.0.0.0/8)")
-        for net in self.trusted_networks:
-            try:
-                ipaddress.ip_network(net, strict=False)
-            except ValueError as exc:
-                raise FrontConfigError(f"trusted network {net!r} is not an IP network: {exc}") from None
+        for what, nets in (
+            ("trusted network", self.trusted_networks),
+            ("auth_exempt_networks", self.auth_exempt_networks),
+        ):
+            for net in nets:
+                try:
+                    ipaddress.ip_network(net, strict=False)
+                except ValueError as exc:
+                    raise FrontConfigError(f"{what} {net!r} is not an IP network: {exc}") from None
         for scanner in self.scanners:
             if not _SCANNER.match(scanner):
                 raise FrontConfigError(f"scanner {scanner!r} must be lower-case letters, digits, space or ._/-")
@@ -172,6 +183,10 @@ class FrontParams:
         positive = (
             "pike_window_s",
             "pike_density",
+            "auth_account_failures",
+            "auth_source_failures",
+            "auth_window_s",
+            "auth_lock_s",
             "ping_interval_s",
             "probing_threshold",
             "cell_timeout_ms",
@@ -263,6 +278,15 @@ def render_config(params: FrontParams) -> str:
         "DISPATCHER_LIST": str(params.dispatcher_list),
         "PIKE_WINDOW_S": str(params.pike_window_s),
         "PIKE_DENSITY": str(params.pike_density),
+        "AUTH_ACCOUNT_FAILURES": str(params.auth_account_failures),
+        "AUTH_SOURCE_FAILURES": str(params.auth_source_failures),
+        "AUTH_WINDOW_S": str(params.auth_window_s),
+        "AUTH_LOCK_S": str(params.auth_lock_s),
+        "AUTH_EXEMPT": (
+            f'#!define AUTH_EXEMPT_NETS "{",".join(params.auth_exempt_networks)}"'
+            if params.auth_exempt_networks
+            else ""
+        ),
         "PING_INTERVAL_S": str(params.ping_interval_s),
         "PROBING_THRESHOLD": str(params.probing_threshold),
         "OUTBOUND_GATEWAY": f'#!define OUTBOUND_GW "sip:{params.outbound_gateway}"' if params.outbound_gateway else "",

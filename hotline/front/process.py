@@ -29,6 +29,29 @@ class KamailioError(HotlineError):
     """Kamailio refused the config, did not start, or did not answer."""
 
 
+@dataclass(frozen=True)
+class AuthLock:
+    """One item of the front's `authlock` table: an account locked from a source (`acct::USER::IP`) or a source
+    banned from every account (`src::IP`)."""
+
+    kind: str  # "account" or "source"
+    source: str
+    username: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"acct::{self.username}::{self.source}" if self.kind == "account" else f"src::{self.source}"
+
+    @classmethod
+    def from_key(cls, key: str) -> AuthLock | None:
+        if key.startswith("src::"):
+            return cls("source", key[len("src::") :])
+        if key.startswith("acct::"):
+            username, sep, source = key[len("acct::") :].partition("::")
+            return cls("account", source, username) if sep else None
+        return None
+
+
 class KamailioRpcError(KamailioError):
     def __init__(self, method: str, code: int, message: str) -> None:
         super().__init__(f"kamailio rpc {method}: {code} {message}")
@@ -241,6 +264,38 @@ class KamailioProcess:
                     )
                 )
         return cells
+
+    async def auth_locks(self) -> list[AuthLock]:
+        """The authentication locks in force: accounts locked from a source, and banned sources."""
+        locks: list[AuthLock] = []
+        for entry in await self.rpc("htable.dump", "authlock") or []:
+            for item in entry.get("slot", []):
+                lock = AuthLock.from_key(str(item.get("name", "")))
+                if lock is not None:
+                    locks.append(lock)
+        return sorted(locks, key=lambda lock: (lock.kind, lock.username or "", lock.source))
+
+    async def unlock(self, username: str | None = None, source: str | None = None) -> list[AuthLock]:
+        """Lift the locks of an account (from every source, or from `source`) or the ban of a source, and forget
+        their failure counts; the locks lifted."""
+        lifted = [
+            lock
+            for lock in await self.auth_locks()
+            if (username is not None and lock.username == username and source in (None, lock.source))
+            or (username is None and lock.kind == "source" and lock.source == source)
+        ]
+        for lock in lifted:
+            await self._forget("authlock", lock.key)
+        for entry in await self.rpc("htable.dump", "authfail") or []:
+            for item in entry.get("slot", []):
+                found = AuthLock.from_key(str(item.get("name", "")))
+                if found is not None and any(found.key == lock.key for lock in lifted):
+                    await self._forget("authfail", found.key)
+        return lifted
+
+    async def _forget(self, table: str, key: str) -> None:
+        with contextlib.suppress(KamailioRpcError):  # expired meanwhile
+            await self.rpc("htable.delete", table, key)
 
     async def contacts(self, username: str) -> list[str]:
         """Contact URIs registered for an agent username; empty if it is not registered."""

@@ -35,6 +35,14 @@ def front_params(settings: Settings, cells: Sequence[tuple[str, int]]) -> FrontP
         http_port=sip.kamailio_http_port,
         modules_dir=sip.kamailio_modules,
         outbound_gateway=sip.outbound_gateway or None,
+        trusted_networks=tuple(sip.trusted_networks),
+        pike_window_s=sip.pike_window_s,
+        pike_density=sip.pike_density,
+        auth_account_failures=sip.auth_account_failures,
+        auth_source_failures=sip.auth_source_failures,
+        auth_window_s=sip.auth_window_s,
+        auth_lock_s=sip.auth_lock_s,
+        auth_exempt_networks=tuple(sip.auth_exempt_networks),
     )
 
 

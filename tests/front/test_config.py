@@ -48,6 +48,36 @@ def test_service_number_and_trusted_networks_reach_the_config(tmp_path: Path) ->
     assert '#!define TRUSTED_NETS "127.0.0.0/8,10.0.0.0/8"' in text
 
 
+def test_the_front_defences_come_from_the_settings(tmp_path: Path) -> None:
+    from hotline.config import load_settings
+    from hotline.supervisor.front import front_params
+
+    settings = load_settings(
+        None,
+        {
+            "HOTLINE_SIP_TRUSTED_NETWORKS": "10.8.0.0/16",
+            "HOTLINE_SIP_PIKE_DENSITY": "12",
+            "HOTLINE_SIP_AUTH_ACCOUNT_FAILURES": "4",
+            "HOTLINE_SIP_AUTH_LOCK_S": "60",
+            "HOTLINE_SIP_AUTH_EXEMPT_NETWORKS": "192.0.2.0/24",
+            "HOTLINE_STATE_DIR": str(tmp_path),
+        },
+    )
+    text = render_config(front_params(settings, []))
+
+    assert '#!define TRUSTED_NETS "10.8.0.0/16"' in text
+    assert 'modparam("pike", "reqs_density_per_unit", 12)' in text
+    assert "#!define AUTH_ACCOUNT_FAILURES 4" in text
+    assert "authlock=>size=10;autoexpire=60;" in text
+    assert '#!define AUTH_EXEMPT_NETS "192.0.2.0/24"' in text
+
+
+def test_by_default_no_source_is_exempt_from_the_failure_limits(tmp_path: Path) -> None:
+    text = render_config(params(tmp_path))
+    assert "#!define AUTH_EXEMPT_NETS" not in text
+    assert "#!define AUTH_SOURCE_FAILURES 10" in text
+
+
 @pytest.mark.parametrize(
     ("field", "value", "named"),
     [
@@ -55,6 +85,9 @@ def test_service_number_and_trusted_networks_reach_the_config(tmp_path: Path) ->
         ("service_number", "12348; drop", "service_number"),
         ("sip_host", "localhost", "sip_host"),
         ("trusted_networks", ("not-a-net",), "trusted network"),
+        ("auth_exempt_networks", ("10.0.0.0/33",), "auth_exempt_networks"),
+        ("auth_lock_s", 0, "auth_lock_s"),
+        ("auth_account_failures", 0, "auth_account_failures"),
         ("realm", 'a"b', "realm"),
         ("scanners", ("Bad(",), "scanner"),
         ("runtime_dir", Path("/tmp/" + "x" * 100), "runtime_dir"),

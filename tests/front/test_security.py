@@ -104,3 +104,52 @@ async def test_metrics_are_served_in_prometheus_format(start_front: StartFront) 
     assert any(ln.startswith("kamailio_core_rcv_requests_options ") for ln in samples), body[:500]
     _, value = samples[0].split()[:2]
     assert float(value) >= 0
+
+
+def response(top_via: str, victim_port: int) -> bytes:
+    """A 200 OK to an INVITE the front never sent: the top Via names `top_via`, the second a victim on loopback."""
+    lines = [
+        "SIP/2.0 200 OK",
+        f"Via: SIP/2.0/UDP {top_via};branch=z9hG4bK{secrets.token_hex(6)}",
+        f"Via: SIP/2.0/UDP 127.0.0.1:{victim_port};branch=z9hG4bK{secrets.token_hex(6)}",
+        f"From: <sip:13900000000@127.0.0.1>;tag={secrets.token_hex(4)}",
+        f"To: <sip:12348@127.0.0.1>;tag={secrets.token_hex(4)}",
+        f"Call-ID: {secrets.token_hex(10)}@stray",
+        "CSeq: 1 INVITE",
+        "Content-Length: 0",
+        "",
+        "",
+    ]
+    return "\r\n".join(lines).encode()
+
+
+@pytest.mark.parametrize("whose", ["foreign", "the front's"])
+async def test_a_response_matching_no_transaction_is_dropped_not_relayed(start_front: StartFront, whose: str) -> None:
+    front = await start_front()
+    port = front.params.sip_port
+    loop = asyncio.get_running_loop()
+    victim, heard = await loop.create_datagram_endpoint(Collect, local_addr=("127.0.0.1", 0))
+    try:
+        victim_port = victim.get_extra_info("sockname")[1]
+        top = "192.0.2.66:5060" if whose == "foreign" else f"127.0.0.1:{port}"
+
+        replies = await exchange(port, response(top, victim_port), wait=1.0)
+        await asyncio.sleep(0.5)
+
+        assert replies == []
+        assert heard.received.qsize() == 0, "the front relayed a stray response to the second Via"
+    finally:
+        victim.close()
+    assert "stray 200 response" in front.log_tail(50)
+    assert await sip_options("127.0.0.1", port) == 200
+
+
+async def test_a_request_uri_with_headers_gets_400(start_front: StartFront) -> None:
+    """RFC 4475 3.1.2.11 (escruri): headers belong in a URI that builds a request, never in a Request-URI."""
+    front = await start_front()
+    port = front.params.sip_port
+    ruri = f"sip:12348@127.0.0.1:{port}?Route=%3Csip:example.com%3E"
+
+    replies = await exchange(port, lambda lp: request("INVITE", ruri, port, lp))
+
+    assert [status(r) for r in replies][-1] == 400
