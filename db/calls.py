@@ -51,6 +51,30 @@ class CallRecord:
 _COLUMNS = ", ".join(CallRecord.__dataclass_fields__)
 
 
+@dataclass(frozen=True)
+class CallerColumns:
+    """What a call row keeps of its caller: never the plaintext number (an HMAC to find it, the ciphertext the
+    handling agent may decrypt, the masked form)."""
+
+    masked: str
+    kind: str
+    hmac: bytes | None
+    enc: bytes | None
+    prefecture_code: str | None
+    province: str | None
+
+    @classmethod
+    def of(cls, caller: CallerNumber, keys: NumberKeys) -> CallerColumns:
+        return cls(
+            caller.masked,
+            caller.kind,
+            keys.digest(caller.e164) if caller.e164 else None,
+            keys.encrypt(caller.e164) if caller.e164 else None,
+            caller.prefecture.code if caller.prefecture else None,
+            caller.region,
+        )
+
+
 async def start(
     conn: Any,
     *,
@@ -63,28 +87,51 @@ async def start(
 ) -> UUID:
     """Open the record of an inbound call (at INVITE) and log INCOMING, in one transaction (``simulated``: placed
     by `hotline simulate`, never counted in a real report)."""
-    digest = keys.digest(caller.e164) if caller.e164 else None
-    cipher = keys.encrypt(caller.e164) if caller.e164 else None
+    return await open_call(
+        conn, CallerColumns.of(caller, keys), sip_call_id=sip_call_id, cell=cell, trunk=trunk, simulated=simulated
+    )
+
+
+async def open_call(
+    conn: Any,
+    caller: CallerColumns,
+    *,
+    sip_call_id: str,
+    cell: str | None = None,
+    trunk: str | None = None,
+    simulated: bool = False,
+    call_id: UUID | None = None,
+    at: dt.datetime | None = None,
+    write_id: UUID | None = None,
+) -> UUID:
+    """`start` from the caller's columns. A journaled write (hotline.cell.journal) gives its own `call_id`, its
+    true time `at` and its `write_id`; writing it again changes nothing."""
     async with conn.transaction():
-        call_id: UUID = await conn.fetchval(
+        made: UUID | None = await conn.fetchval(
             """
-            INSERT INTO calls (sip_call_id, caller_hmac, caller_enc, caller_masked, caller_kind,
-                               prefecture_code, province, trunk, cell, simulated)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id
+            INSERT INTO calls (id, sip_call_id, caller_hmac, caller_enc, caller_masked, caller_kind,
+                               prefecture_code, province, trunk, cell, simulated, started_at)
+            VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now()))
+            ON CONFLICT (id) DO NOTHING RETURNING id
             """,
+            call_id,
             sip_call_id,
-            digest,
-            cipher,
+            caller.hmac,
+            caller.enc,
             caller.masked,
             caller.kind,
-            caller.prefecture.code if caller.prefecture else None,
-            caller.region,
+            caller.prefecture_code,
+            caller.province,
             trunk,
             cell,
             simulated,
+            at,
         )
-        await add_event(conn, call_id, CallEvent.INCOMING, data={"cell": cell})
-    return call_id
+        if made is None:  # written before (a replay)
+            assert call_id is not None
+            return call_id
+        await add_event(conn, made, CallEvent.INCOMING, data={"cell": cell}, at=at, write_id=write_id)
+    return made
 
 
 async def add_event(
@@ -95,22 +142,33 @@ async def add_event(
     queue_id: int | None = None,
     agent_id: int | None = None,
     data: dict[str, Any] | None = None,
+    at: dt.datetime | None = None,
+    write_id: UUID | None = None,
 ) -> None:
-    """Append one event to the call's log (`data`: JSON, never a plaintext number)."""
+    """Append one event to the call's log (`data`: JSON, never a plaintext number). `at`: when it happened (None:
+    now); `write_id`: the journal's id of the write, which makes writing it twice a no-op."""
     await conn.execute(
-        "INSERT INTO call_events (call_id, event, queue_id, agent_id, data) VALUES ($1, $2, $3, $4, $5::jsonb)",
+        """INSERT INTO call_events (call_id, event, queue_id, agent_id, data, at, write_id)
+           VALUES ($1, $2, $3, $4, $5::jsonb, coalesce($6, now()), $7) ON CONFLICT (write_id) DO NOTHING""",
         call_id,
         CallEvent(event).value,  # a stray string is refused here, before the CHECK would
         queue_id,
         agent_id,
         json.dumps(data or {}, ensure_ascii=False),
+        at,
+        write_id,
     )
 
 
-async def answered(conn: Any, call_id: UUID) -> None:
+async def answered(conn: Any, call_id: UUID, *, at: dt.datetime | None = None, write_id: UUID | None = None) -> None:
     async with conn.transaction():
-        await conn.execute("UPDATE calls SET answered_at = now() WHERE id = $1 AND answered_at IS NULL", call_id)
-        await add_event(conn, call_id, CallEvent.ANSWER)
+        await conn.execute(
+            """UPDATE calls SET answered_at = greatest(coalesce($2, now()), started_at)
+               WHERE id = $1 AND answered_at IS NULL""",
+            call_id,
+            at,
+        )
+        await add_event(conn, call_id, CallEvent.ANSWER, at=at, write_id=write_id)
 
 
 async def record_path(
@@ -157,15 +215,25 @@ async def exists(conn: Any, call_id: UUID) -> bool:
     return await conn.fetchval("SELECT 1 FROM calls WHERE id = $1", call_id) is not None
 
 
-async def end(conn: Any, call_id: UUID, outcome: str, *, reason: str | None = None) -> bool:
-    """Close a call once; a second close (e.g. the supervisor after the cell) changes nothing."""
+async def end(
+    conn: Any,
+    call_id: UUID,
+    outcome: str,
+    *,
+    reason: str | None = None,
+    at: dt.datetime | None = None,
+    write_id: UUID | None = None,
+) -> bool:
+    """Close a call once (at `at`, else now); a second close (e.g. the supervisor after the cell) changes nothing."""
     if outcome not in OUTCOMES:
         raise ValueError(f"call outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
     async with conn.transaction():
         closed = await conn.fetchval(
-            "UPDATE calls SET ended_at = now(), outcome = $2 WHERE id = $1 AND ended_at IS NULL RETURNING true",
+            """UPDATE calls SET ended_at = greatest(coalesce($3, now()), started_at), outcome = $2
+               WHERE id = $1 AND ended_at IS NULL RETURNING true""",
             call_id,
             outcome,
+            at,
         )
         if closed:
             await add_event(
@@ -173,6 +241,8 @@ async def end(conn: Any, call_id: UUID, outcome: str, *, reason: str | None = No
                 call_id,
                 CallEvent.FAILED if outcome == "failed" else CallEvent.HANGUP,
                 data={"outcome": outcome, "reason": reason},
+                at=at,
+                write_id=write_id,
             )
     return bool(closed)
 
@@ -205,14 +275,27 @@ async def first_connect_at(conn: Any, call_id: UUID) -> dt.datetime | None:
 
 
 async def add_recording(
-    conn: Any, call_id: UUID, path: str, channels: int, sample_rate: int, seconds: float, size_bytes: int, sha256: str
+    conn: Any,
+    call_id: UUID,
+    path: str,
+    channels: int,
+    sample_rate: int,
+    seconds: float,
+    size_bytes: int,
+    sha256: str,
+    *,
+    partial: bool = False,
+    at: dt.datetime | None = None,
+    write_id: UUID | None = None,
 ) -> None:
-    """Register the call's recording, which ended now and lasted `seconds` (stamped by PostgreSQL), and log
-    RECORDING. A path registered before is left as it is."""
-    await conn.execute(
-        """INSERT INTO recordings (call_id, path, channels, sample_rate, started_at, ended_at, size_bytes, sha256)
-           VALUES ($1, $2, $3, $4, now() - make_interval(secs => $5), now(), $6, $7)
-           ON CONFLICT (path) DO NOTHING""",
+    """Register the call's recording, which ended at `at` (else now, stamped by PostgreSQL) and lasted `seconds`,
+    and log RECORDING; `partial`: what was on disk when its cell died. A path registered before is left as it
+    is."""
+    made = await conn.fetchval(
+        """INSERT INTO recordings (call_id, path, channels, sample_rate, started_at, ended_at, size_bytes, sha256,
+                                   partial)
+           VALUES ($1, $2, $3, $4, coalesce($8, now()) - make_interval(secs => $5), coalesce($8, now()), $6, $7, $9)
+           ON CONFLICT (path) DO NOTHING RETURNING true""",
         call_id,
         path,
         channels,
@@ -220,8 +303,12 @@ async def add_recording(
         seconds,
         size_bytes,
         sha256,
+        at,
+        partial,
     )
-    await add_event(conn, call_id, CallEvent.RECORDING, data={"seconds": round(seconds, 2)})
+    if made or write_id is None:
+        data: dict[str, Any] = {"seconds": round(seconds, 2), **({"partial": True} if partial else {})}
+        await add_event(conn, call_id, CallEvent.RECORDING, data=data, at=at, write_id=write_id)
 
 
 async def recording_started_at(conn: Any, recording_id: int) -> dt.datetime | None:
@@ -229,7 +316,16 @@ async def recording_started_at(conn: Any, recording_id: int) -> dt.datetime | No
     return started
 
 
-async def save_survey_answer(conn: Any, call_id: UUID, question: str, answer: int | None, label: str | None) -> None:
+async def save_survey_answer(
+    conn: Any,
+    call_id: UUID,
+    question: str,
+    answer: int | None,
+    label: str | None,
+    *,
+    at: dt.datetime | None = None,
+    write_id: UUID | None = None,
+) -> None:
     """Store (or replace) the caller's answer to one survey question and log SURVEY."""
     await conn.execute(
         """INSERT INTO surveys (call_id, question, answer) VALUES ($1, $2, $3)
@@ -238,4 +334,6 @@ async def save_survey_answer(conn: Any, call_id: UUID, question: str, answer: in
         question,
         answer,
     )
-    await add_event(conn, call_id, CallEvent.SURVEY, data={"question": question, "label": label})
+    await add_event(
+        conn, call_id, CallEvent.SURVEY, data={"question": question, "label": label}, at=at, write_id=write_id
+    )

@@ -185,6 +185,15 @@ class ReportSettings(_Section):
     check_every_s: float = Field(default=3600.0, ge=1)
 
 
+class JournalSettings(_Section):
+    """The durable write path (hotline/cell/journal.py): where a process keeps what the database could not take."""
+
+    dir: Path | None = None  # one <process>.jsonl per process; None: <state_dir>/journal
+    max_mb: float = Field(default=256.0, gt=0)  # past this, writes are refused (and counted); alarm well before
+    write_timeout_s: float = Field(default=2.0, gt=0)  # a write the database does not take in this time is journaled
+    retry_s: float = Field(default=1.0, gt=0)  # how often the replay tries the database again
+
+
 class Settings(_Section):
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
@@ -203,6 +212,11 @@ class Settings(_Section):
     prometheus: PrometheusSettings = PrometheusSettings()
     kpi: KpiSettings = KpiSettings()
     reports: ReportSettings = ReportSettings()
+    journal: JournalSettings = JournalSettings()
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.journal.dir if self.journal.dir is not None else Path(self.state_dir) / "journal"
 
 
 def _env_names() -> dict[str, tuple[str, ...]]:

@@ -21,6 +21,7 @@ from db.pool import create_pool
 from hotline.caller.privacy import load_keys
 from hotline.cell.callback import CallbackDialer
 from hotline.cell.flowapp import FlowApp, prompt_names
+from hotline.cell.journal import DurableWriter, Journal
 from hotline.cell.metrics import watch_legs
 from hotline.cell.queueing import QueueWait
 from hotline.cell.records import RecordedCalls
@@ -74,7 +75,16 @@ async def run(settings: Settings, name: str, index: int, clock: Clock) -> int:
         live = LiveTranscription(settings.transcribe, pool, clock=clock)
         await live.start()
         stack.push_async_callback(live.stop)
-        handler = RecordedCalls(pool, keys, name, app, prompts=app.prompts, live=live)
+        writer = DurableWriter(
+            pool,
+            Journal(settings.journal_dir, name, int(settings.journal.max_mb * 1024 * 1024)),
+            process=name,
+            timeout_s=settings.journal.write_timeout_s,
+            retry_s=settings.journal.retry_s,
+        )
+        await writer.start()
+        stack.push_async_callback(writer.stop)
+        handler = RecordedCalls(pool, keys, name, app, prompts=app.prompts, live=live, writer=writer)
         config = EngineConfig(
             name=name,
             host=settings.sip.cell_host,

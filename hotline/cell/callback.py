@@ -243,7 +243,7 @@ class CallbackDialer:
             if outcome != "answered":
                 outcome, reason = "abandoned", "hung up before the bridge"
         finally:
-            await asyncio.shield(close_call(self.pool, caller_leg, call_id, live, outcome, reason))
+            await asyncio.shield(close_call(Session(call_id, pool=self.pool), caller_leg, live, outcome, reason))
 
     async def _agent_failed(self, claim: Claim, attempt_id: int, exc: DialError, rang: float) -> None:
         """A ring-no-answer like any other; the caller keeps their attempts and their place."""

@@ -96,7 +96,9 @@ class FlowApp:
                 if event is None or state.ended:
                     break
                 state, actions = step(state, event)
-                seen = count_exits(state, seen)
+                before, seen = seen, count_exits(state, seen)
+                if seen != before:  # the path so far is kept as the call goes (a dead cell's call keeps it)
+                    await self._save(session, state)
         except CallEnded:
             if session.agent is not None:
                 with contextlib.suppress(Exception):
@@ -198,8 +200,7 @@ class FlowApp:
         for action in actions:
             if isinstance(action, SaveSurvey):
                 answer = int(action.answer) if action.answer else None
-                async with session.pool.acquire() as conn:
-                    await calls.save_survey_answer(conn, session.call_id, action.question, answer, action.label)
+                await session.write("survey", question=action.question, answer=answer, label=action.label)
             elif isinstance(action, OpenTicket):
                 await self._ticket(session, state, action)
             elif isinstance(action, SetAttributes):
@@ -263,8 +264,7 @@ class FlowApp:
     async def _voicemail(self, leg: CallLeg, session: Session, action: RecordVoicemail) -> Event:
         """The message is the caller channel of the call recording from here; '#' or silence ends it."""
         started = self.clock.monotonic()
-        async with session.pool.acquire() as conn:
-            await calls.add_event(conn, session.call_id, CallEvent.VOICEMAIL, data={"max_seconds": action.max_seconds})
+        await session.event(CallEvent.VOICEMAIL, max_seconds=action.max_seconds)
         if action.beep:
             with contextlib.suppress(FileNotFoundError):
                 await leg.play([leg.prompt("beep.wav")])
@@ -275,8 +275,7 @@ class FlowApp:
         return VoicemailDone(round(self.clock.monotonic() - started, 1))
 
     async def _transfer(self, leg: CallLeg, session: Session, action: Transfer) -> Event:
-        async with session.pool.acquire() as conn:
-            await calls.add_event(conn, session.call_id, CallEvent.BLINDTRANSFER, data={"to": action.number})
+        await session.event(CallEvent.BLINDTRANSFER, to=action.number)
         try:
             await leg.blind_transfer(f"sip:{action.number}@{self.transfer_host}")
         except Exception as exc:
@@ -285,8 +284,9 @@ class FlowApp:
 
     async def _save(self, session: Session, state: CallState) -> None:
         rec = record(state)
-        async with session.pool.acquire() as conn:
-            await calls.record_path(conn, session.call_id, rec.flow_id, rec.flow_revision, rec.node_path, rec.digits)
+        await session.write(
+            "path", flow_id=rec.flow_id, revision=rec.flow_revision, node_path=list(rec.node_path), digits=rec.digits
+        )
 
 
 def prompt_names(source_dir: Path) -> tuple[str, ...]:

@@ -71,7 +71,13 @@ async def healthz(request: web.Request) -> web.Response:
     for name, result in zip(checks, await asyncio.gather(*(_check(c) for c in checks.values())), strict=True):
         report[name] = result
     ok = all(part.get("ok", False) for part in report.values())
-    report["status"] = "ok" if ok else ("starting" if not started else "degraded")
+    journaling = report.get("journal", {}).get("state") == "journaling"
+    if not started:
+        report["status"] = "starting"
+    elif journaling:  # calls are served, their records wait in the journals for the database
+        report["status"] = "degraded: journaling"
+    else:
+        report["status"] = "ok" if ok else "degraded"
     return web.json_response(report, status=200 if ok else 503, dumps=_dumps)
 
 

@@ -21,6 +21,7 @@ from db.pool import create_pool
 from hotline.acd.dispatcher import Dispatcher
 from hotline.caller.privacy import load_keys
 from hotline.caller.regions import region_of
+from hotline.cell.journal import journals_status
 from hotline.clock import Clock, from_environment
 from hotline.config import Settings
 from hotline.errors import HotlineError
@@ -244,6 +245,7 @@ async def run(
             runner.app[http.HEALTH_CHECKS]["front_sip"] = lambda: _front_answers(settings)
             runner.app[http.HEALTH_CHECKS]["dispatch_set"] = lambda: _dispatch_set(front)
             health_sources["transcriber"] = transcriber_health
+            health_sources["journal"] = lambda: journals_status(settings.journal_dir)
             for cell in cells:
                 health_sources[cell.name] = cell.health
             sources = Sources(

@@ -1,0 +1,9 @@
+-- The durable write path (hotline/cell/journal.py): a write that could not reach PostgreSQL is kept in the
+-- process's journal and replayed later, with its own id; replaying it twice must change nothing. Call rows are
+-- keyed by their id already (given by the cell), recordings by their path, survey answers by (call, question);
+-- events get the write's id here. NULL for events written directly (unique ignores NULLs).
+ALTER TABLE call_events ADD COLUMN write_id uuid;
+CREATE UNIQUE INDEX call_events_write_id ON call_events (write_id);
+
+-- A recording registered from what was on disk when its cell died (the supervisor finds the `.part` files).
+ALTER TABLE recordings ADD COLUMN partial boolean NOT NULL DEFAULT false;
