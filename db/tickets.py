@@ -239,3 +239,11 @@ async def first_of_call(conn: Any, call_id: UUID) -> Ticket | None:
     """The call's first work order, if it has one."""
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM tickets WHERE call_id = $1 ORDER BY id LIMIT 1", call_id)
     return Ticket.from_row(row) if row else None
+
+
+async def of_call_with_facts(conn: Any, call_id: UUID, facts: str) -> Ticket | None:
+    """The call's work order with exactly these facts (the IVR's, when a journaled write is replayed)."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM tickets WHERE call_id = $1 AND facts = $2 ORDER BY id LIMIT 1", call_id, facts
+    )
+    return Ticket.from_row(row) if row else None

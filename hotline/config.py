@@ -69,6 +69,10 @@ class SipSettings(_Section):
     auth_window_s: int = Field(default=600, ge=1)
     auth_lock_s: int = Field(default=900, ge=1)
     auth_exempt_networks: list[str] = Field(default_factory=list)
+    # When PostgreSQL cannot be reached at the queue: transfer to this duty number (through the front), else a
+    # message of at most outage_voicemail_s that becomes a callback work order when the journal is replayed.
+    outage_fallback_number: str = Field(default="", pattern=r"^(\+?[0-9]{3,20})?$")
+    outage_voicemail_s: int = Field(default=120, ge=10, le=600)
 
     @field_validator("trusted_networks", "auth_exempt_networks", mode="before")
     @classmethod

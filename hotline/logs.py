@@ -39,10 +39,24 @@ class RedactNumbers(logging.Filter):
         return True
 
 
+class OneLine(logging.Filter):
+    """A library's warning about a lost database (asyncpg's pool retrying its connections while PostgreSQL is
+    down) as one line naming the error, not a traceback in the operator's log: the outage is expected, and the
+    journal and /healthz say what it means."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.levelno < logging.ERROR and record.name.startswith("asyncpg"):
+            error = record.exc_info[1]
+            record.msg, record.args = f"{record.getMessage()}: {type(error).__name__}: {error}", None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def setup_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactNumbers())
+    handler.addFilter(OneLine())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

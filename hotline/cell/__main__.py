@@ -20,7 +20,7 @@ from db import migrate, queues
 from db.pool import create_pool
 from hotline.caller.privacy import load_keys
 from hotline.cell.callback import CallbackDialer
-from hotline.cell.flowapp import FlowApp, prompt_names
+from hotline.cell.flowapp import FlowApp, OutagePlan, prompt_names
 from hotline.cell.journal import DurableWriter, Journal
 from hotline.cell.metrics import watch_legs
 from hotline.cell.queueing import QueueWait
@@ -71,6 +71,7 @@ async def run(settings: Settings, name: str, index: int, clock: Clock) -> int:
             queue_wait,
             front,
             clock=clock,
+            outage=OutagePlan(settings.sip.outage_fallback_number, settings.sip.outage_voicemail_s),
         )
         live = LiveTranscription(settings.transcribe, pool, clock=clock)
         await live.start()

@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from db import callbacks, calls, households, tickets, transfers
+from db import callbacks, calls, households, transfers
 from db import tags as tags_db
 from hotline.caller.phone import InvalidNumber, parse_caller
 from hotline.caller.privacy import NumberKeys
+from hotline.cell.journal import UNREACHABLE
 from hotline.cell.metrics import count_exits
 from hotline.cell.queueing import QueueWait
 from hotline.cell.records import Session
@@ -70,8 +72,10 @@ class FlowApp:
         queue_wait: QueueWait,
         transfer_host: str,
         clock: Clock = SYSTEM,
+        outage: OutagePlan | None = None,
     ) -> None:
         self.clock = clock
+        self.outage = outage or OutagePlan()
         self.flows, self.flow_id, self.keys = flows, flow_id, keys
         self.ticket_prefix, self.timezone = ticket_prefix, timezone
         self.prompts = tuple(f"{name}.wav" for name in prompt_names)
@@ -86,6 +90,7 @@ class FlowApp:
         await leg.start_recording(leg.context.recording_path(leg))
         state, actions = start(flow, self.clock.now(), await self._attributes(session))
         seen = count_exits(state, 0)
+        outcome: str | None = None
         try:
             # The step that ends the flow still has actions to carry out (a survey's last answer, the goodbye
             # prompt, the Hangup itself): perform every step's actions, and stop once an ended flow's are done.
@@ -108,10 +113,60 @@ class FlowApp:
                 state, actions = step(state, CallerHungUp())
                 seen = count_exits(state, seen, hung_up=True)
                 await self._bookkeeping(actions, session, state)
+        except ServedInOutage as served:
+            outcome = served.outcome
         finally:
             self.queue_wait.forget(session.call_id)
             await asyncio.shield(self._save(session, state))
-        return record(state).outcome or "ivr_only"
+        return outcome or record(state).outcome or "ivr_only"
+
+    async def _outage(self, leg: CallLeg, session: Session, action: Enqueue, exc: BaseException) -> str:
+        """The database cannot be reached when the caller should wait for an agent: a short apology, then the
+        fallback duty number if one is configured, else a message (the caller channel of the call's recording)
+        that becomes a callback work order once the journal reaches the database. Never silence, never a 503."""
+        log.error("call %s: database unreachable at queue %s (%s): outage service", session.call_id, action.queue, exc)
+        session.on_hangup = "voicemail"
+        if self.outage.fallback_number:
+            await session.event(CallEvent.IVR, outage=True, queue=action.queue, to=self.outage.fallback_number)
+            with contextlib.suppress(FileNotFoundError):
+                await leg.play([leg.prompt("outage_transfer.wav")])
+            if not isinstance(
+                await self._transfer(leg, session, Transfer(self.outage.fallback_number)), TransferFailed
+            ):
+                return "transferred"
+        await session.event(CallEvent.VOICEMAIL, max_seconds=self.outage.voicemail_seconds, outage=True)
+        with contextlib.suppress(FileNotFoundError):
+            await leg.play([leg.prompt("outage_voicemail.wav"), leg.prompt("beep.wav")])
+        started = self.clock.monotonic()
+        with contextlib.suppress(asyncio.TimeoutError):
+            seconds = self.outage.voicemail_seconds
+            await asyncio.wait_for(leg.collect_digits(1, seconds, seconds, "#"), seconds + 1)
+        caller = session.caller
+        columns = calls.CallerColumns.of(caller, self.keys)
+        await session.write(
+            "ticket",
+            kind="callback",
+            prefix=self.ticket_prefix,
+            tz=self.timezone,
+            caller_masked=caller.masked,
+            prefecture_code=columns.prefecture_code,
+            facts=f"[callback] 系统故障期间来电留言（{self.clock.monotonic() - started:.0f} 秒，"
+            "见本通电话录音的来电声道），请回电",
+            priority="urgent",
+            callback=None
+            if columns.hmac is None
+            else {
+                "queue": action.queue,
+                "number_hmac": columns.hmac,
+                "number_enc": columns.enc,
+                "number_masked": caller.masked,
+                "reason": "系统故障期间留言",
+            },
+        )
+        with contextlib.suppress(FileNotFoundError, CallEnded):
+            await leg.play([leg.prompt("outage_recorded.wav")])
+        await leg.hangup()
+        return "voicemail"
 
     async def _conversation(self, leg: CallLeg, session: Session, priority: int) -> Event:
         """Caller and agent are bridged: wait for either to hang up, or for the agent to transfer the caller
@@ -150,8 +205,11 @@ class FlowApp:
         caller = session.caller
         kinds: list[str] = []
         if caller.e164 is not None:
-            async with session.pool.acquire() as conn:
-                kinds = await households.lookup(conn, self.keys.digest(caller.e164))
+            try:
+                async with asyncio.timeout(2), session.pool.acquire() as conn:
+                    kinds = await households.lookup(conn, self.keys.digest(caller.e164))
+            except UNREACHABLE as exc:  # the call goes on without the registry (its flags come from the flow)
+                log.error("call %s: registry not read, database unreachable (%s)", session.call_id, exc)
         return {
             "caller_kind": caller.kind,
             "prefecture": caller.prefecture.code if caller.prefecture else "",
@@ -181,9 +239,16 @@ class FlowApp:
             elif isinstance(action, Enqueue):
                 session.on_hangup = "abandoned"
                 await self._save(session, state)  # the path so far, for the agent's screen pop
-                event = await self.queue_wait.wait(leg, session, action, state.priority)
+                try:
+                    event = await self.queue_wait.wait(leg, session, action, state.priority)
+                except UNREACHABLE as exc:  # the queue lives in PostgreSQL: serve the caller without it
+                    raise ServedInOutage(await self._outage(leg, session, action, exc)) from None
             elif isinstance(action, OfferCallback):
-                event = await self._callback(session, action)
+                try:
+                    event = await self._callback(session, action)
+                except UNREACHABLE as exc:
+                    log.error("call %s: callback not registered, database unreachable (%s)", session.call_id, exc)
+                    event = CallbackOutcome(False, "database unreachable")
             elif isinstance(action, RecordVoicemail):
                 event = await self._voicemail(leg, session, action)
             elif isinstance(action, Transfer):
@@ -204,28 +269,27 @@ class FlowApp:
             elif isinstance(action, OpenTicket):
                 await self._ticket(session, state, action)
             elif isinstance(action, SetAttributes):
-                await self._tags(session, action)
+                try:
+                    await self._tags(session, action)
+                except UNREACHABLE as exc:  # the flow's tags only; post-call analysis tags the call again
+                    log.error("call %s: flow tags not stored, database unreachable (%s)", session.call_id, exc)
 
     async def _ticket(self, session: Session, state: CallState, action: OpenTicket) -> None:
+        """A work order the IVR opens, through the durable writer (journaled during an outage)."""
         attrs = state.attributes
-        async with session.pool.acquire() as conn:
-            ticket = await tickets.create(
-                conn,
-                prefix=self.ticket_prefix,
-                tz=self.timezone,
-                actor="ivr",
-                call_id=session.call_id,
-                caller_masked=session.caller.masked,
-                prefecture_code=session.caller.prefecture.code if session.caller.prefecture else None,
-                legal_area=str(attrs.get("legal_area") or "") or None,
-                service=str(attrs.get("service") or "") or None,
-                flags=list(state.flags),
-                facts=f"[{action.kind}] {action.reason}",
-                priority="urgent" if action.kind in ("follow_up", "risk") else "normal",
-            )
-            await calls.add_event(
-                conn, session.call_id, CallEvent.IVR, data={"ticket": ticket.number, "kind": action.kind}
-            )
+        await session.write(
+            "ticket",
+            kind=action.kind,
+            prefix=self.ticket_prefix,
+            tz=self.timezone,
+            caller_masked=session.caller.masked,
+            prefecture_code=session.caller.prefecture.code if session.caller.prefecture else None,
+            legal_area=str(attrs.get("legal_area") or "") or None,
+            service=str(attrs.get("service") or "") or None,
+            flags=list(state.flags),
+            facts=f"[{action.kind}] {action.reason}",
+            priority="urgent" if action.kind in ("follow_up", "risk") else "normal",
+        )
 
     async def _tags(self, session: Session, action: SetAttributes) -> None:
         rows: list[tuple[str, str]] = []
@@ -287,6 +351,22 @@ class FlowApp:
         await session.write(
             "path", flow_id=rec.flow_id, revision=rec.flow_revision, node_path=list(rec.node_path), digits=rec.digits
         )
+
+
+@dataclass(frozen=True)
+class OutagePlan:
+    """What a caller gets when the database is down at the queue (sip.outage_* settings)."""
+
+    fallback_number: str = ""  # transferred there (through the front) if set
+    voicemail_seconds: int = 120
+
+
+class ServedInOutage(Exception):
+    """The call was served without the database; its outcome."""
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
 
 
 def prompt_names(source_dir: Path) -> tuple[str, ...]:

@@ -35,7 +35,7 @@ from uuid import UUID
 import asyncpg
 from prometheus_client import Counter, Gauge
 
-from db import calls
+from db import agents, callbacks, calls, queues, tickets
 from hotline.clock import SYSTEM, Clock
 from hotline.events import CallEvent
 from hotline.metrics import guarded
@@ -182,7 +182,73 @@ async def _end(conn: Any, w: Write) -> None:
     await calls.end(conn, UUID(a["call_id"]), a["outcome"], reason=a.get("reason"), at=w.at, write_id=w.id)
 
 
+async def _agent_done(conn: Any, w: Write) -> None:
+    """The conversation ended: the agent to wrap-up (only from on_call: a supervisor may have moved them since),
+    and who hung up."""
+    a = w.args
+    call_id = UUID(a["call_id"])
+    async with conn.transaction():
+        await agents.move(conn, a["agent_id"], "on_call", "wrap_up", cause="system", actor="cell", call_id=call_id)
+        await calls.add_event(
+            conn,
+            call_id,
+            CallEvent(a["event"]),
+            queue_id=a.get("queue_id"),
+            agent_id=a["agent_id"],
+            data=a.get("data"),
+            at=w.at,
+            write_id=w.id,
+        )
+
+
+async def _ticket(conn: Any, w: Write) -> None:
+    """A work order the IVR opens (and, for a message left during an outage, a callback in line for it), once."""
+    a = w.args
+    call_id = UUID(a["call_id"])
+    async with conn.transaction():
+        if await tickets.of_call_with_facts(conn, call_id, a["facts"]) is None:
+            ticket = await tickets.create(
+                conn,
+                prefix=a["prefix"],
+                tz=a["tz"],
+                actor="ivr",
+                call_id=call_id,
+                caller_masked=a["caller_masked"],
+                prefecture_code=a["prefecture_code"],
+                legal_area=a.get("legal_area"),
+                service=a.get("service"),
+                flags=a.get("flags") or [],
+                facts=a["facts"],
+                priority=a["priority"],
+                now=w.at,
+            )
+            await calls.add_event(
+                conn,
+                call_id,
+                CallEvent.IVR,
+                data={"ticket": ticket.number, "kind": a["kind"]},
+                at=w.at,
+                write_id=w.id,
+            )
+        callback = a.get("callback")
+        if callback and not await callbacks.of_call(conn, call_id):
+            queue_id = await queues.id_of(conn, callback["queue"])
+            if queue_id is not None:
+                await callbacks.request(
+                    conn,
+                    call_id,
+                    queue_id,
+                    number_hmac=_unb64(callback["number_hmac"]) or b"",
+                    number_enc=_unb64(callback["number_enc"]) or b"",
+                    number_masked=callback["number_masked"],
+                    keep_place=False,
+                    reason=callback["reason"],
+                )
+
+
 APPLY: dict[str, Callable[[Any, Write], Awaitable[None]]] = {
+    "agent_done": _agent_done,
+    "ticket": _ticket,
     "open": _open,
     "event": _event,
     "answered": _answered,
@@ -439,15 +505,14 @@ async def apply_now(pool: Any, op: str, **args: Any) -> None:
         await APPLY[op](conn, Write(op, uuid.uuid4(), None, _jsonable(args)))
 
 
-def _jsonable(args: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in args.items():
-        if isinstance(value, UUID):
-            out[key] = str(value)
-        elif isinstance(value, bytes):
-            out[key] = _b64(value)
-        elif isinstance(value, tuple):
-            out[key] = list(value)
-        else:
-            out[key] = value
-    return out
+def _jsonable(value: Any) -> Any:
+    """A write's arguments as JSON values: UUIDs as text, bytes (an HMAC, a ciphertext) as base64."""
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return _b64(value)
+    return value

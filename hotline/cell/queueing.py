@@ -284,20 +284,17 @@ class QueueWait:
         if session.agent_id is None:
             return
         agent_id, session.agent_id, session.agent = session.agent_id, None, None
-        async with self.pool.acquire() as conn, conn.transaction():
-            await _set_agent(conn, agent_id, "on_call", "wrap_up", None, session)
-            await calls.add_event(
-                conn,
-                session.call_id,
-                CallEvent.BLINDTRANSFER
-                if transferred
-                else CallEvent.COMPLETECALLER
-                if by_caller
-                else CallEvent.COMPLETEAGENT,
-                queue_id=session.queue_id,
-                agent_id=agent_id,
-                data=transferred,
-            )
+        event = (
+            CallEvent.BLINDTRANSFER
+            if transferred
+            else CallEvent.COMPLETECALLER
+            if by_caller
+            else CallEvent.COMPLETEAGENT
+        )
+        # through the durable writer: a conversation that outlives a database outage still ends in the record
+        await session.write(
+            "agent_done", agent_id=agent_id, event=event.value, queue_id=session.queue_id, data=transferred
+        )
 
     async def _hold(
         self,
