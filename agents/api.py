@@ -8,14 +8,18 @@ to aiohttp (500, logged).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
 
 from db.agents import AgentNotFound
+from db.pool import UNREACHABLE
 from db.tickets import TicketClosed, TicketNotFound
 from hotline.acd.agent_state import AgentStateError
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -143,3 +147,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return _answer(request, status, {"error": str(exc)}, None)
     except web.HTTPRequestEntityTooLarge as exc:
         return _answer(request, exc.status, {"error": f"request body too large: {exc.text}"}, None)
+    except UNREACHABLE as exc:
+        log.error("%s %s: database unreachable (%s: %s)", request.method, request.path, type(exc).__name__, exc)
+        body = {"error": "数据库暂时无法访问，本次操作未保存，请稍后重试"}
+        return _answer(request, 503, body, {"Retry-After": "10"})

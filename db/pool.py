@@ -15,6 +15,19 @@ from hotline.config import Settings
 from hotline.errors import DatabaseUnavailable
 from hotline.metrics import count_db_connection
 
+# What "PostgreSQL cannot be reached" looks like from asyncpg (refused, lost, shutting down, no answer in time): a
+# caller may journal the write (hotline/cell/journal.py) or answer 503 (the console). Anything else (a constraint,
+# a bug) is an error of the statement itself.
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
 
 @dataclass(frozen=True)
 class Target:

@@ -16,9 +16,9 @@ from typing import Any
 
 from db import callbacks, calls, households, transfers
 from db import tags as tags_db
+from db.pool import UNREACHABLE
 from hotline.caller.phone import InvalidNumber, parse_caller
 from hotline.caller.privacy import NumberKeys
-from hotline.cell.journal import UNREACHABLE
 from hotline.cell.metrics import count_exits
 from hotline.cell.queueing import QueueWait
 from hotline.cell.records import Session

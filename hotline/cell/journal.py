@@ -36,6 +36,7 @@ import asyncpg
 from prometheus_client import Counter, Gauge
 
 from db import agents, callbacks, calls, queues, tickets
+from db.pool import UNREACHABLE
 from hotline.clock import SYSTEM, Clock
 from hotline.events import CallEvent
 from hotline.metrics import guarded
@@ -58,18 +59,6 @@ OLDEST = Gauge(
 JOURNALED = Counter("hotline_journal_writes_total", "Writes that went to the journal", ["process"])
 REPLAYED = Counter("hotline_journal_replayed_total", "Journaled writes applied to the database", ["process"])
 REFUSED = Counter("hotline_journal_refused_total", "Writes lost: the journal was full", ["process"])
-
-# What "the database cannot be reached" looks like from asyncpg: the write is journaled. Anything else (a
-# constraint, a bug) is an error of the write itself and is raised to the caller.
-UNREACHABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-)
 
 
 class JournalFull(Exception):

@@ -31,6 +31,24 @@ def stack_env() -> dict[str, str]:
     return {"HOTLINE_SIP_OUTAGE_VOICEMAIL_S": "10", "HOTLINE_JOURNAL_RETRY_S": "0.5"}
 
 
+def api_during_outage(stack: Stack) -> tuple[int, str | None, str]:
+    """What the agents' API answers while PostgreSQL is down: status, Retry-After, the error."""
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{stack.http_port}/api/agents/me",
+        headers={"Authorization": "Basic " + base64.b64encode(b"lawyer01:secret").decode()},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, resp.headers.get("Retry-After"), resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("Retry-After"), json.load(err).get("error", "")
+
+
 def wait_status(stack: Stack, wanted: str, limit: float = 60) -> dict[str, object]:
     deadline = time.monotonic() + limit
     while True:
@@ -55,6 +73,8 @@ async def test_a_database_outage_under_live_calls_loses_nothing(stack: Stack, pg
         assert await asyncio.to_thread(callers.wait, 60) == 0, "a caller noticed the outage"
         health = stack.health()
         assert health["status"] == "degraded: journaling", health
+        console = await asyncio.to_thread(api_during_outage, stack)
+        assert console == (503, "10", "数据库暂时无法访问，本次操作未保存，请稍后重试"), console
         assert health["journal"]["state"] == "journaling", health  # type: ignore[index]
         restarted = dt.datetime.now(dt.UTC)
         await asyncio.to_thread(pg_cluster.start)
