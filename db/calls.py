@@ -247,6 +247,22 @@ async def end(
     return bool(closed)
 
 
+async def set_recording_path(conn: Any, call_id: UUID, path: str) -> None:
+    """Where the call's recording will be written (so that a dead cell's partial recording can be found)."""
+    await conn.execute("UPDATE calls SET recording_path = $2 WHERE id = $1", call_id, path)
+
+
+async def open_recordings_of_cell(conn: Any, cell: str) -> list[tuple[UUID, str]]:
+    """(call id, recording path) of the cell's open calls whose recording was started and not registered."""
+    rows = await conn.fetch(
+        """SELECT c.id, c.recording_path FROM calls c
+           WHERE c.cell = $1 AND c.ended_at IS NULL AND c.recording_path IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.path = c.recording_path)""",
+        cell,
+    )
+    return [(r["id"], r["recording_path"]) for r in rows]
+
+
 async def fail_open_calls_of_cell(conn: Any, cell: str, reason: str) -> int:
     """Close every open call of a cell that died; returns how many were closed."""
     ids = await conn.fetch("SELECT id FROM calls WHERE cell = $1 AND ended_at IS NULL", cell)

@@ -7,3 +7,7 @@ CREATE UNIQUE INDEX call_events_write_id ON call_events (write_id);
 
 -- A recording registered from what was on disk when its cell died (the supervisor finds the `.part` files).
 ALTER TABLE recordings ADD COLUMN partial boolean NOT NULL DEFAULT false;
+
+-- Where a call's recording is being written, set when it starts: the supervisor finds a dead cell's partial
+-- recording by it.
+ALTER TABLE calls ADD COLUMN recording_path text;

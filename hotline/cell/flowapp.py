@@ -87,7 +87,9 @@ class FlowApp:
         await leg.answer()
         await session.mark_answered()
         assert leg.context is not None
-        await leg.start_recording(leg.context.recording_path(leg))
+        recording = leg.context.recording_path(leg)
+        await leg.start_recording(recording)
+        await session.write("recording_path", path=str(recording))
         state, actions = start(flow, self.clock.now(), await self._attributes(session))
         seen = count_exits(state, 0)
         outcome: str | None = None

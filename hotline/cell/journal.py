@@ -142,6 +142,10 @@ async def _path(conn: Any, w: Write) -> None:
     await calls.record_path(conn, UUID(a["call_id"]), a["flow_id"], a["revision"], a["node_path"], a["digits"])
 
 
+async def _recording_path(conn: Any, w: Write) -> None:
+    await calls.set_recording_path(conn, UUID(w.args["call_id"]), w.args["path"])
+
+
 async def _survey(conn: Any, w: Write) -> None:
     a = w.args
     await calls.save_survey_answer(
@@ -242,6 +246,7 @@ APPLY: dict[str, Callable[[Any, Write], Awaitable[None]]] = {
     "event": _event,
     "answered": _answered,
     "path": _path,
+    "recording_path": _recording_path,
     "survey": _survey,
     "recording": _recording,
     "end": _end,

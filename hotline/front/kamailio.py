@@ -102,6 +102,8 @@ class FrontParams:
     auth_lock_s: int = 900  # how long a lock or ban lasts
     auth_exempt_networks: tuple[str, ...] = ()  # sources never locked (none by default: loopback is not exempt)
     ping_interval_s: int = 2
+    # in-dialog OPTIONS to the cell of each call; no answer ends the call (BYE both ways); Kamailio's minimum is 30
+    dialog_keepalive_s: int = 30
     probing_threshold: int = 1  # failed probes before a cell is marked inactive
     cell_timeout_ms: int = 2000  # no reply at all from a cell -> next cell
     cell_ring_timeout_ms: int = 30000
@@ -188,6 +190,7 @@ class FrontParams:
             "auth_window_s",
             "auth_lock_s",
             "ping_interval_s",
+            "dialog_keepalive_s",
             "probing_threshold",
             "cell_timeout_ms",
             "cell_ring_timeout_ms",
@@ -198,6 +201,10 @@ class FrontParams:
         for name in positive:
             if getattr(self, name) < 1:
                 raise FrontConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.dialog_keepalive_s < 30:
+            raise FrontConfigError(
+                f"dialog_keepalive_s must be 30 or more (Kamailio's minimum), got {self.dialog_keepalive_s}"
+            )
         if self.cell_maxload < 0:
             raise FrontConfigError(f"cell_maxload must be 0 or more, got {self.cell_maxload}")
         if not -5 <= self.log_level <= 4:
@@ -288,6 +295,7 @@ def render_config(params: FrontParams) -> str:
             else ""
         ),
         "PING_INTERVAL_S": str(params.ping_interval_s),
+        "DLG_KA_INTERVAL_S": str(params.dialog_keepalive_s),
         "PROBING_THRESHOLD": str(params.probing_threshold),
         "OUTBOUND_GATEWAY": f'#!define OUTBOUND_GW "sip:{params.outbound_gateway}"' if params.outbound_gateway else "",
     }

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from hotline.front.kamailio import FrontParams, render_config, render_dispatcher
 from hotline.front.probe import sip_options
 
 DEFAULT_KAMAILIO = Path("/usr/sbin/kamailio")
+log = logging.getLogger(__name__)
 
 
 class KamailioError(HotlineError):
@@ -296,6 +298,24 @@ class KamailioProcess:
     async def _forget(self, table: str, key: str) -> None:
         with contextlib.suppress(KamailioRpcError):  # expired meanwhile
             await self.rpc("htable.delete", table, key)
+
+    async def end_dialogs(self, cell: str) -> int:
+        """End every call the front holds with `cell` (host:port, the dialog profile set when it answered): a BYE
+        to the caller and to the cell. For a cell that died, so its callers do not sit in dead air."""
+        try:
+            found = await self.rpc("dlg.profile_list", "cell", cell) or []
+        except KamailioRpcError as exc:
+            if "not found" in exc.message.lower() or exc.code == 404:
+                return 0
+            raise
+        ended = 0
+        for dialog in found:
+            try:
+                await self.rpc("dlg.end_dlg", int(dialog["h_entry"]), int(dialog["h_id"]))
+                ended += 1
+            except KamailioRpcError as exc:  # it ended by itself meanwhile
+                log.info("dialog %s of %s not ended: %s", dialog.get("call-id"), cell, exc.message)
+        return ended
 
     async def contacts(self, username: str) -> list[str]:
         """Contact URIs registered for an agent username; empty if it is not registered."""

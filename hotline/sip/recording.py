@@ -46,7 +46,8 @@ def finish_header(path: Path) -> None:
         f.write(header)
 
 
-def _frames(path: Path | None) -> int:
+def wav_frames(path: Path | None) -> int:
+    """Samples in a mono WAV (0 for a missing or empty file)."""
     if path is None or not path.exists() or path.stat().st_size <= 44:
         return 0
     with wave.open(str(path), "rb") as w:
@@ -71,7 +72,7 @@ def _read(w: wave.Wave_read | None, start: int, count: int, total: int) -> array
 def merge_stereo(caller: Path | None, agent: Path | None, agent_offset: int, out: Path) -> float:
     """Write ``out`` (8 kHz stereo 16-bit): ``caller`` left, ``agent`` right starting ``agent_offset`` samples
     later. Either input may be missing. Returns the duration in seconds."""
-    n_left, n_right = _frames(caller), _frames(agent)
+    n_left, n_right = wav_frames(caller), wav_frames(agent)
     agent_offset = max(agent_offset, 0)
     total = max(n_left, agent_offset + n_right if n_right else 0)
     left = wave.open(str(caller), "rb") if n_left else None

@@ -79,6 +79,8 @@ async def _start_engine(
     await asyncio.gather(*(c.start() for c in cells[1:]))
     front = FrontChild(settings, [(c.host, c.port) for c in cells])
     await front.start()
+    for cell in cells:  # a cell that dies from now on has its callers released by the front (BYE)
+        cell.release = front.process.end_dialogs
     log.info(
         "engine: %d cell(s) of %s call(s), front on udp:%s:%d for %s",
         len(cells),
