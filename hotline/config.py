@@ -73,6 +73,7 @@ class SipSettings(_Section):
     # message of at most outage_voicemail_s that becomes a callback work order when the journal is replayed.
     outage_fallback_number: str = Field(default="", pattern=r"^(\+?[0-9]{3,20})?$")
     outage_voicemail_s: int = Field(default=120, ge=10, le=600)
+    pj_log_level: int = Field(default=2, ge=0, le=6)  # pjlib's own log: 1 error, 2 warning, 3 info, 4+ debug
 
     @field_validator("trusted_networks", "auth_exempt_networks", mode="before")
     @classmethod

@@ -92,6 +92,7 @@ async def run(settings: Settings, name: str, index: int, clock: Clock) -> int:
             port=cell_port(settings, index),
             rtp_port=settings.sip.rtp_port_base + (index - 1) * RTP_PORTS_PER_CELL,
             rtp_port_range=RTP_PORTS_PER_CELL,
+            pj_log_level=settings.sip.pj_log_level,
         )
         cell = Cell(
             config,

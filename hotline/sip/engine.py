@@ -352,15 +352,19 @@ class PjEngine(Generic[L]):
         cfg = self.config
         ep = pj.Endpoint()
         self._ep = ep
-        # pjlib logs its start-up to stdout before any log config applies; stdout is for status lines
+        # pjlib logs its start-up (INFO lines) to stdout before any log config applies, and stdout is for status
+        # lines: they go to stderr when pj_log_level asks for INFO (3) or more, else nowhere (a failure raises).
         sys.stdout.flush()
         saved = os.dup(1)
-        os.dup2(2, 1)
+        quiet = os.open(os.devnull, os.O_WRONLY) if cfg.pj_log_level < 3 else None
+        os.dup2(quiet if quiet is not None else 2, 1)
         try:
             ep.libCreate()
         finally:
             os.dup2(saved, 1)
             os.close(saved)
+            if quiet is not None:
+                os.close(quiet)
         ec = pj.EpConfig()
         ec.uaConfig.threadCnt = 0
         ec.uaConfig.mainThreadOnly = True
