@@ -132,3 +132,9 @@ async def require_current(conn: Any) -> None:
     if current.pending:
         names = ", ".join(m.filename for m in current.pending)
         raise MigrationError(f"database schema is behind: pending migration(s) {names}; run `hotline migrate`")
+
+
+async def table_count(conn: Any) -> int:
+    """How many tables the database's public schema has (0: a new database, e.g. to restore a backup into)."""
+    count: int = await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+    return count

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from hotline.errors import ConfigError
 
@@ -199,6 +199,27 @@ class JournalSettings(_Section):
     retry_s: float = Field(default=1.0, gt=0)  # how often the replay tries the database again
 
 
+class RetentionSettings(_Section):
+    """How long each data class is kept (hotline/retention.py); a daily job deletes the rest and audits it."""
+
+    enabled: bool = True
+    recordings_days: int = Field(default=730, ge=1)
+    transcripts_days: int = Field(default=730, ge=1)
+    call_records_days: int = Field(default=1825, ge=1)  # a call with its events; work orders are kept
+    audit_days: int = Field(default=1825, ge=1)
+    hour: int = Field(default=3, ge=0, le=23)  # local hour from which the day's run is made
+
+    @model_validator(mode="after")
+    def _calls_outlive_their_parts(self) -> RetentionSettings:
+        longest = max(self.recordings_days, self.transcripts_days)
+        if self.call_records_days < longest:
+            raise ValueError(
+                f"retention.call_records_days ({self.call_records_days}) must be at least recordings_days and "
+                f"transcripts_days ({longest}): deleting a call deletes its recordings and transcripts"
+            )
+        return self
+
+
 class Settings(_Section):
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
@@ -218,6 +239,7 @@ class Settings(_Section):
     kpi: KpiSettings = KpiSettings()
     reports: ReportSettings = ReportSettings()
     journal: JournalSettings = JournalSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @property
     def journal_dir(self) -> Path:

@@ -18,13 +18,25 @@ import asyncpg
 
 from hotline import __version__
 from hotline.analysis import cli as analysis
-from hotline.cli import agents, demo, queues, registry, report, service, simulate, targets, tools
+from hotline.cli import agents, backup, demo, queues, registry, report, service, simulate, targets, tools
 from hotline.config import Settings, load_settings
 from hotline.errors import ConfigError, HotlineError
 from hotline.logs import setup_logging
 
 #: The modules whose ``register`` adds commands, in the order ``hotline --help`` lists them.
-COMMANDS: tuple[ModuleType, ...] = (service, tools, analysis, agents, queues, registry, targets, report, simulate, demo)
+COMMANDS: tuple[ModuleType, ...] = (
+    service,
+    tools,
+    analysis,
+    agents,
+    queues,
+    registry,
+    targets,
+    report,
+    simulate,
+    demo,
+    backup,
+)
 
 
 def _parse_set(values: list[str]) -> dict[str, str]:

@@ -181,6 +181,20 @@ def _start_reports(stack: contextlib.AsyncExitStack, settings: Settings, pool: A
     stack.push_async_callback(stop_reports)
 
 
+def _start_retention(stack: contextlib.AsyncExitStack, settings: Settings, pool: Any, clock: Any) -> None:
+    """The daily retention job (hotline/retention.py)."""
+    from hotline.retention import DailyRetention
+
+    retention_stop = asyncio.Event()
+    task = asyncio.create_task(DailyRetention(settings, pool, clock).run(retention_stop), name="retention")
+
+    async def stop_retention() -> None:
+        retention_stop.set()
+        await task
+
+    stack.push_async_callback(stop_retention)
+
+
 async def run(
     settings: Settings, stop: asyncio.Event | None = None, config_args: Sequence[str] = (), engine: bool = True
 ) -> None:
@@ -264,6 +278,8 @@ async def run(
             metrics.start_telemetry(stack, settings, pool, clock, flows, queue_names, sources)
         if settings.reports.enabled:
             _start_reports(stack, settings, pool, clock)
+        if settings.retention.enabled:
+            _start_retention(stack, settings, pool, clock)
         runner.app[http.STARTED].set()
         log.info("hotline up: health on http://%s:%d/healthz", settings.http.host, settings.http.port)
         await stop.wait()
