@@ -7,6 +7,11 @@ hotline.kpi.totals.SUMS), with every KpiParams value passed as a parameter. Sums
 prefecture, part of the period (the month, or before it) and the set of matters a call counts for (at most a few
 hundred rows); 受援率 counts callers (a caller's calls together; each call of a withheld number alone), so its sums
 are counted by PostgreSQL per prefecture and for the whole hotline, for the month and for the year to date.
+
+Every CTE is inlined (NOT MATERIALIZED: a materialized one keeps the whole statement from parallel workers), and the
+statement runs with a larger work_mem (its sorts and hashes stay in memory), no JIT (compiling the statement took
+two seconds of a hundred thousand calls' three) and no merge joins (the planner's row guesses for the aggregated
+per-call parts are far off, and a merge join walks the calls' primary key in random order).
 """
 
 from __future__ import annotations
@@ -33,21 +38,13 @@ WITH inbound AS NOT MATERIALIZED (
     FROM calls c
     WHERE c.started_at >= $1 AND c.started_at < $3 AND c.direction = 'inbound'
       AND ($4::bool IS NULL OR c.simulated = $4)
-), ev AS NOT MATERIALIZED (
-    -- the events the sums read, of the period's inbound calls: queue entries and exits, messages, survey labels
-    SELECT e.call_id, e.id, e.event, e.at, e.queue_id,
-           CASE WHEN e.event = 'SURVEY' THEN e.data->>'question' END AS question,
-           CASE WHEN e.event = 'SURVEY' THEN e.data->>'label' END AS label
-    FROM call_events e JOIN calls c ON c.id = e.call_id
-    WHERE c.started_at >= $1 AND c.started_at < $3 AND c.direction = 'inbound'
-      AND ($4::bool IS NULL OR c.simulated = $4)
-      AND (e.event IN ('ENTERQUEUE', 'VOICEMAIL', 'SURVEY') OR e.event = ANY($5::text[]))
 ), marks AS NOT MATERIALIZED (
-    -- queue entries and exits in order: a visit's end is the entry's next mark when that is an exit
+    -- the queue entries and exits of the period's inbound calls in order: a visit's end is the entry's next mark
+    -- when that is an exit
     SELECT e.call_id, e.id, e.event, e.at, e.queue_id,
            lag(e.event) OVER w AS prev_event, lag(e.at) OVER w AS prev_at,
            lead(e.event) OVER w AS next_event, lead(e.at) OVER w AS next_at, lead(e.id) OVER w AS next_id
-    FROM ev e
+    FROM call_events e JOIN inbound c ON c.id = e.call_id
     WHERE e.event = 'ENTERQUEUE' OR e.event = ANY($5::text[])
     WINDOW w AS (PARTITION BY e.call_id ORDER BY e.id)
 ), steps AS NOT MATERIALIZED (
@@ -93,17 +90,25 @@ WITH inbound AS NOT MATERIALIZED (
            count(*) FILTER (WHERE s.visit AND s.end_event = 'CONNECT') AS answered_live,
            coalesce(sum(s.wait_s) FILTER (WHERE s.visit AND s.end_event = 'CONNECT'), 0) AS wait_s
     FROM steps s GROUP BY s.call_id
-), messages AS NOT MATERIALIZED (
-    SELECT DISTINCT e.call_id FROM ev e WHERE e.event = 'VOICEMAIL'
-), answers AS NOT MATERIALIZED (
-    -- an answer's label is the one its call's latest SURVEY event for the question carries (the label beside the
-    -- greatest id: ids as fixed-width text sort as numbers)
-    SELECT s.call_id,
-           (max(ARRAY[lpad(e.id::text, 20, '0'), e.label]) FILTER (WHERE s.question = $9))[2] AS satisfaction,
-           (max(ARRAY[lpad(e.id::text, 20, '0'), e.label]) FILTER (WHERE s.question = $11))[2] AS first_choice,
-           (max(ARRAY[lpad(e.id::text, 20, '0'), e.label]) FILTER (WHERE s.question = $13))[2] AS channel
-    FROM ev e JOIN surveys s ON s.call_id = e.call_id AND s.question = e.question
-    WHERE e.event = 'SURVEY' AND e.question IN ($9, $11, $13) AND s.answer IS NOT NULL
+), labels AS NOT MATERIALIZED (
+    -- whether a call left a message; an answer's label is the one its call's latest SURVEY event for the question
+    -- carries (the label beside the greatest id: ids as fixed-width text sort as numbers)
+    SELECT e.call_id, bool_or(e.event = 'VOICEMAIL') AS voicemail,
+           (max(ARRAY[lpad(e.id::text, 20, '0'), e.data->>'label'])
+                FILTER (WHERE e.event = 'SURVEY' AND e.data->>'question' = $9))[2] AS satisfaction,
+           (max(ARRAY[lpad(e.id::text, 20, '0'), e.data->>'label'])
+                FILTER (WHERE e.event = 'SURVEY' AND e.data->>'question' = $11))[2] AS first_choice,
+           (max(ARRAY[lpad(e.id::text, 20, '0'), e.data->>'label'])
+                FILTER (WHERE e.event = 'SURVEY' AND e.data->>'question' = $13))[2] AS channel
+    FROM call_events e JOIN inbound c ON c.id = e.call_id
+    WHERE e.event IN ('SURVEY', 'VOICEMAIL')
+    GROUP BY e.call_id
+), answered AS NOT MATERIALIZED (
+    -- the survey questions a call answered (an answer of NULL: asked, not answered)
+    SELECT s.call_id, bool_or(s.question = $9) AS satisfaction, bool_or(s.question = $11) AS first_choice,
+           bool_or(s.question = $13) AS channel
+    FROM surveys s JOIN inbound c ON c.id = s.call_id
+    WHERE s.answer IS NOT NULL
     GROUP BY s.call_id
 ), family AS NOT MATERIALIZED (
     -- whose work orders and tags are a call's: its own, and those of its callback calls
@@ -112,10 +117,7 @@ WITH inbound AS NOT MATERIALIZED (
 ), handled AS NOT MATERIALIZED (
     SELECT DISTINCT l.ticket_id FROM ticket_status_log l WHERE l.to_status = ANY($20::text[])
 ), work AS NOT MATERIALIZED (
-    SELECT f.root, bool_or(k.flags && $16::text[]) AS poor_flag,
-           bool_or(k.service = ANY($17::text[]) OR k.flags && $18::text[] OR k.legal_aid_hint
-                   OR k.referral = $19) AS needs_aid,
-           bool_or(k.referral = $19) AS aid_referred, bool_or(k.referral IS NOT NULL) AS referred,
+    SELECT f.root, bool_or(k.flags && $16::text[]) AS poor_flag, bool_or(k.referral IS NOT NULL) AS referred,
            bool_or(h.ticket_id IS NOT NULL) AS handled,
            bit_or(coalesce(1 << (array_position($21::text[], k.service) - 1), 0)
                   | coalesce(1 << (array_position($21::text[], k.referral) - 1), 0)) AS matters
@@ -124,8 +126,6 @@ WITH inbound AS NOT MATERIALIZED (
     GROUP BY f.root
 ), tagged AS NOT MATERIALIZED (
     SELECT f.root, bool_or(t.kind = 'flag' AND t.value = ANY($16::text[])) AS poor_flag,
-           bool_or(t.kind = 'service' AND t.value = ANY($17::text[])
-                   OR t.kind = 'flag' AND t.value = ANY($18::text[])) AS needs_aid,
            bit_or(CASE WHEN t.kind = 'service' THEN coalesce(1 << (array_position($21::text[], t.value) - 1), 0)
                   ELSE 0 END) AS matters
     FROM family f JOIN tags t ON t.call_id = f.member
@@ -136,70 +136,88 @@ WITH inbound AS NOT MATERIALIZED (
 ), poor_numbers AS NOT MATERIALIZED (
     SELECT DISTINCT r.number_hmac FROM vulnerable_registry r WHERE r.kind = ANY($15::text[])
 ), cases AS NOT MATERIALIZED (
-    SELECT c.prefecture, c.in_month, c.caller_hmac, c.lone,
+    SELECT c.prefecture, c.in_month,
            coalesce(w.matters, 0) | coalesce(t.matters, 0) AS matters,
            coalesce(p.connected, false) AS connected, b.status AS callback,
            coalesce(p.offered_ended, 0) + CASE WHEN c.ended THEN coalesce(p.unended, 0) ELSE 0 END AS offered,
            coalesce(p.answered, 0) AS answered, coalesce(p.answered_within, 0) AS answered_within,
            coalesce(p.abandoned, 0) AS abandoned, coalesce(p.answered_live, 0) AS answered_live,
-           coalesce(p.wait_s, 0) AS wait_s, a.satisfaction, a.first_choice, a.channel,
-           (coalesce(p.visits, 0) > 0 OR m.call_id IS NOT NULL OR b.status IS NOT NULL)
-               AND NOT ($8::bool AND NOT coalesce(p.connected, false) AND m.call_id IS NULL AND b.status IS NULL
-                        AND coalesce(p.abandon_waits, 0) = coalesce(p.visits, 0)
+           coalesce(p.wait_s, 0) AS wait_s, CASE WHEN a.satisfaction THEN l.satisfaction END AS satisfaction,
+           CASE WHEN a.first_choice THEN l.first_choice END AS first_choice,
+           CASE WHEN a.channel THEN l.channel END AS channel,
+           (coalesce(p.visits, 0) > 0 OR coalesce(l.voicemail, false) OR b.status IS NOT NULL)
+               AND NOT ($8::bool AND NOT coalesce(p.connected, false) AND NOT coalesce(l.voicemail, false)
+                        AND b.status IS NULL AND coalesce(p.abandon_waits, 0) = coalesce(p.visits, 0)
                         AND coalesce(p.abandons_short, true)) AS need,
            coalesce(p.connected, false) OR b.status = 'connected' OR coalesce(w.handled, false) AS responded,
            g.number_hmac IS NOT NULL OR coalesce(w.poor_flag, false) OR coalesce(t.poor_flag, false) AS poor,
-           coalesce(w.needs_aid, false) OR coalesce(t.needs_aid, false) AS needs_aid,
-           coalesce(w.aid_referred, false) AS aid_referred, coalesce(w.referred, false) AS referred
+           coalesce(w.referred, false) AS referred
     FROM inbound c
     LEFT JOIN per_call p ON p.call_id = c.id
-    LEFT JOIN messages m ON m.call_id = c.id
-    LEFT JOIN answers a ON a.call_id = c.id
+    LEFT JOIN answered a ON a.call_id = c.id
+    LEFT JOIN labels l ON l.call_id = c.id
     LEFT JOIN work w ON w.root = c.id
     LEFT JOIN tagged t ON t.root = c.id
     LEFT JOIN last_callback b ON b.call_id = c.id
     LEFT JOIN poor_numbers g ON g.number_hmac = c.caller_hmac
-), grouped AS NOT MATERIALIZED (
-    -- the calls' sums by prefecture, part and matters; and 受援率's callers (a caller's calls of the prefecture,
-    -- and of the whole hotline, taken together; the calls that count for neither side in one group, eligible never)
-    SELECT GROUPING(x.in_month, x.matters) <> 0 AS callers, x.prefecture, x.in_month, x.matters,
-           count(*) AS inbound, sum(x.offered) AS offered, sum(x.answered) AS answered,
-           sum(x.answered_within) AS answered_within, sum(x.abandoned) AS abandoned,
-           sum(x.answered_live) AS answered_live, sum(x.wait_s) AS wait_s,
-           count(x.satisfaction) AS rated, count(*) FILTER (WHERE x.satisfaction = ANY($10::text[])) AS satisfied,
-           count(*) FILTER (WHERE x.connected) AS eligible,
-           count(*) FILTER (WHERE x.connected AND x.satisfaction IS NOT NULL) AS eligible_rated,
-           count(x.first_choice) AS first_choice_answered,
-           count(*) FILTER (WHERE x.first_choice = ANY($12::text[])) AS first_choice_yes,
-           count(x.channel) AS channel_answered, count(*) FILTER (WHERE x.channel = ANY($14::text[])) AS aware,
-           count(*) FILTER (WHERE x.need) AS needs, count(*) FILTER (WHERE x.need AND x.responded) AS responded,
-           count(*) FILTER (WHERE x.need AND x.poor) AS poor_needs,
-           count(*) FILTER (WHERE x.need AND x.poor AND x.responded) AS poor_responded,
-           count(*) FILTER (WHERE x.connected OR x.callback = 'connected') AS consultations,
-           count(*) FILTER (WHERE x.referred) AS referred,
-           bool_or(x.poor) AND bool_or(x.needs_aid) AS aid_eligible, bool_or(x.aid_referred) AS aid_referred,
+), aid_work AS NOT MATERIALIZED (
+    -- 受援率's work orders and tags: those that make a call's caller poor, or the call a need for legal aid
+    SELECT f.root, bool_or(x.poor) AS poor, bool_or(x.needs_aid) AS needs_aid, bool_or(x.aid_referred) AS aid_referred
+    FROM (
+        SELECT k.call_id, k.flags && $16::text[] AS poor,
+               k.service = ANY($17::text[]) OR k.flags && $18::text[] OR k.legal_aid_hint OR k.referral = $19
+                   AS needs_aid,
+               k.referral = $19 AS aid_referred
+        FROM tickets k
+        UNION ALL
+        SELECT t.call_id, t.kind = 'flag' AND t.value = ANY($16::text[]),
+               t.kind = 'service' AND t.value = ANY($17::text[]) OR t.kind = 'flag' AND t.value = ANY($18::text[]),
+               false
+        FROM tags t WHERE t.kind IN ('flag', 'service')
+    ) x JOIN family f ON f.member = x.call_id
+    WHERE x.poor OR x.needs_aid
+    GROUP BY f.root
+), aid_callers AS NOT MATERIALIZED (
+    -- a caller's poor or legal-aid calls of the prefecture, and of the whole hotline, taken together (a withheld
+    -- number's calls each alone)
+    SELECT x.prefecture, GROUPING(x.prefecture) = 1 AS whole,
+           bool_or(x.poor) AND bool_or(x.needs_aid) AS eligible, bool_or(x.aid_referred) AS referred,
            bool_or(x.poor) FILTER (WHERE x.in_month) AND bool_or(x.needs_aid) FILTER (WHERE x.in_month)
-               AS month_aid_eligible,
-           bool_or(x.aid_referred) FILTER (WHERE x.in_month) AS month_aid_referred
-    FROM (SELECT *, CASE WHEN poor OR needs_aid THEN caller_hmac END AS aid_caller,
-                 CASE WHEN poor OR needs_aid THEN lone END AS aid_lone FROM cases) x
-    GROUP BY GROUPING SETS ((x.prefecture, x.in_month, x.matters), (x.prefecture, x.aid_caller, x.aid_lone),
-                            (x.aid_caller, x.aid_lone))
+               AS month_eligible,
+           bool_or(x.aid_referred) FILTER (WHERE x.in_month) AS month_referred
+    FROM (
+        SELECT c.prefecture, c.in_month, c.caller_hmac, c.lone,
+               g.number_hmac IS NOT NULL OR coalesce(w.poor, false) AS poor,
+               coalesce(w.needs_aid, false) AS needs_aid, coalesce(w.aid_referred, false) AS aid_referred
+        FROM inbound c
+        LEFT JOIN aid_work w ON w.root = c.id
+        LEFT JOIN poor_numbers g ON g.number_hmac = c.caller_hmac
+        WHERE g.number_hmac IS NOT NULL OR w.root IS NOT NULL
+    ) x
+    GROUP BY GROUPING SETS ((x.prefecture, x.caller_hmac, x.lone), (x.caller_hmac, x.lone))
 )
-SELECT g.callers, g.prefecture, g.in_month, g.matters,
-       sum(g.inbound) AS inbound, sum(g.offered) AS offered, sum(g.answered) AS answered,
-       sum(g.answered_within) AS answered_within, sum(g.abandoned) AS abandoned,
-       sum(g.answered_live) AS answered_live, sum(g.wait_s) AS wait_s, sum(g.rated) AS rated,
-       sum(g.satisfied) AS satisfied, sum(g.eligible) AS eligible, sum(g.eligible_rated) AS eligible_rated,
-       sum(g.first_choice_answered) AS first_choice_answered, sum(g.first_choice_yes) AS first_choice_yes,
-       sum(g.channel_answered) AS channel_answered, sum(g.aware) AS aware, sum(g.needs) AS needs,
-       sum(g.responded) AS responded, sum(g.poor_needs) AS poor_needs, sum(g.poor_responded) AS poor_responded,
-       sum(g.consultations) AS consultations, sum(g.referred) AS referred,
-       count(*) FILTER (WHERE g.aid_eligible) AS aid_callers,
-       count(*) FILTER (WHERE g.aid_eligible AND g.aid_referred) AS aid_referred,
-       count(*) FILTER (WHERE g.month_aid_eligible) AS month_aid_callers,
-       count(*) FILTER (WHERE g.month_aid_eligible AND g.month_aid_referred) AS month_aid_referred
-FROM grouped g GROUP BY g.callers, g.prefecture, g.in_month, g.matters
+SELECT false AS callers, x.prefecture, x.in_month, x.matters, count(*) AS inbound,
+       sum(x.offered) AS offered, sum(x.answered) AS answered, sum(x.answered_within) AS answered_within,
+       sum(x.abandoned) AS abandoned, sum(x.answered_live) AS answered_live, sum(x.wait_s) AS wait_s,
+       count(x.satisfaction) AS rated, count(*) FILTER (WHERE x.satisfaction = ANY($10::text[])) AS satisfied,
+       count(*) FILTER (WHERE x.connected) AS eligible,
+       count(*) FILTER (WHERE x.connected AND x.satisfaction IS NOT NULL) AS eligible_rated,
+       count(x.first_choice) AS first_choice_answered,
+       count(*) FILTER (WHERE x.first_choice = ANY($12::text[])) AS first_choice_yes,
+       count(x.channel) AS channel_answered, count(*) FILTER (WHERE x.channel = ANY($14::text[])) AS aware,
+       count(*) FILTER (WHERE x.need) AS needs, count(*) FILTER (WHERE x.need AND x.responded) AS responded,
+       count(*) FILTER (WHERE x.need AND x.poor) AS poor_needs,
+       count(*) FILTER (WHERE x.need AND x.poor AND x.responded) AS poor_responded,
+       count(*) FILTER (WHERE x.connected OR x.callback = 'connected') AS consultations,
+       count(*) FILTER (WHERE x.referred) AS referred,
+       NULL::bigint AS aid_callers, NULL::bigint AS aid_referred,
+       NULL::bigint AS month_aid_callers, NULL::bigint AS month_aid_referred
+FROM cases x GROUP BY x.prefecture, x.in_month, x.matters
+UNION ALL
+SELECT true, CASE WHEN y.whole THEN NULL ELSE y.prefecture END, {", ".join(["NULL"] * 23)},
+       count(*) FILTER (WHERE y.eligible), count(*) FILTER (WHERE y.eligible AND y.referred),
+       count(*) FILTER (WHERE y.month_eligible), count(*) FILTER (WHERE y.month_eligible AND y.month_referred)
+FROM aid_callers y GROUP BY y.whole, y.prefecture
 """
 
 # the per-call sums of the first branch, in hotline.kpi.totals.SUMS
@@ -226,8 +244,8 @@ _CALL_SUMS = (
 )
 # the counts of the report (hotline.report.table.COUNTS) that are not per matter
 _COUNTS = ("consultations", "referred")
-# a work-mem for the statement's sorts and hashes: the year's events sort in memory, not on disk
-_WORK_MEM = "256MB"
+# the statement's settings (see the module's docstring); work_mem: a year of a million calls a month sorts in memory
+_SETTINGS = "SET LOCAL work_mem = '256MB'; SET LOCAL jit = off; SET LOCAL enable_mergejoin = off"
 
 
 @dataclass(frozen=True)
@@ -289,7 +307,7 @@ async def read(
     if len(services) > 30:
         raise ValueError("at most 30 matters (a call's matters are bits of an int)")
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        await conn.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'; SET LOCAL jit = off")
+        await conn.execute(_SETTINGS)
         rows = await conn.fetch(_TOTALS, year_start, since, until, simulated, *_params(params, services))
     return _totals(rows, list(services))
 
