@@ -1,12 +1,16 @@
 """The monthly report's table (上报表): rows per prefecture and the province total, KPI columns for the month and
-the year to date, targets and completion ratios, and its CSV. Pure: plain rows and targets in, a table or bytes
-out (hotline/report/service.py reads the database and writes the file).
+the year to date, targets and completion ratios, and its CSV. Pure: plain rows or sums and targets in, a table
+or bytes out (hotline/report/service.py reads the database and writes the file).
 
 Rows: the 16 prefectures in the order of hotline.caller.prefectures, then 云南省外 (outside_yunnan), 未知
 (unknown), then 全省合计 (every call). Each KPI has four columns: the month's value (its header names the formula
 version, `接通率 v1`), the year to date (from 1 January to the month's end), the month's target and the month's
 completion ratio. The month's target is the month's, else the quarter's, else the year's, for the prefecture
 (or `province` for the total); 云南省外 and 未知 have none.
+
+The figures come either from rows (`build`: hotline.kpi's formulas over db/kpi.py's rows) or from sums the database
+counted (`build_from_totals` with `totals_of_sums`: db/kpi_totals.py, what hotline/report/service.py reads); both
+give each row key's KpiValues and counts (KeyTotals), laid out the same way.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from hotline.kpi import (
     scorecards,
 )
 from hotline.kpi.targets import BY_ID, PROVINCE, Period, PeriodKind, parse_period, parse_prefecture
+from hotline.kpi.totals import scorecard_of_sums
 
 TOTAL = "total"  # the key of the 全省合计 row
 ROW_KEYS: tuple[str, ...] = (*(p.code for p in PREFECTURES), OUTSIDE_YUNNAN, UNKNOWN, TOTAL)
@@ -267,6 +272,40 @@ def _target_of(
     return None
 
 
+@dataclass(frozen=True)
+class KeyTotals:
+    """What the report shows of one row key for one part of the period: its inbound calls, its KPIs (by id, as
+    hotline.kpi.scorecard gives them) and its counts (by Count id)."""
+
+    inbound: float
+    card: Mapping[str, KpiValue]
+    counts: Mapping[str, float]
+
+
+def totals_of_rows(rows: KpiRows, params: KpiParams = DEFAULTS) -> dict[str, KeyTotals]:
+    """Per prefecture key and for TOTAL, computed over the rows by hotline.kpi's formulas."""
+    cards = scorecards(rows, Group.PREFECTURE, params)
+    cards[TOTAL] = scorecard(rows, params)
+    inbound = {k: len(part.cases) for k, part in rows.grouped(Group.PREFECTURE).items()}
+    inbound[TOTAL] = len(rows.cases)
+    counted = _counted(rows)
+    zero = {n.id: 0.0 for n in COUNTS}
+    return {k: KeyTotals(float(inbound.get(k, 0)), card, counted.get(k, zero)) for k, card in cards.items()}
+
+
+def totals_of_sums(
+    by_prefecture: Mapping[str, Mapping[str, float]], whole: Mapping[str, float], params: KpiParams = DEFAULTS
+) -> dict[str, KeyTotals]:
+    """Per prefecture key and for TOTAL (`whole`), from the sums db/kpi_totals.py counts (hotline.kpi.totals.SUMS
+    and a sum per Count id)."""
+
+    def of(sums: Mapping[str, float]) -> KeyTotals:
+        counts = {n.id: sums.get(n.id, 0.0) for n in COUNTS}
+        return KeyTotals(sums.get("inbound", 0.0), scorecard_of_sums(sums, params), counts)
+
+    return {**{k: of(sums) for k, sums in by_prefecture.items()}, TOTAL: of(whole)}
+
+
 def build(
     month: Period,
     month_rows: KpiRows,
@@ -278,26 +317,34 @@ def build(
 ) -> ReportTable:
     """The report of the month: `month_rows` are the month's rows, `ytd_rows` those from 1 January to the month's
     end; `only` keeps one row (a prefecture code, outside_yunnan or unknown)."""
-    month_cards = scorecards(month_rows, Group.PREFECTURE, params)
-    ytd_cards = scorecards(ytd_rows, Group.PREFECTURE, params)
-    month_cards[TOTAL] = scorecard(month_rows, params)
-    ytd_cards[TOTAL] = scorecard(ytd_rows, params)
-    inbound = {k: len(part.cases) for k, part in month_rows.grouped(Group.PREFECTURE).items()}
-    inbound[TOTAL] = len(month_rows.cases)
-    empty_month, empty_ytd = scorecard(KpiRows(), params), scorecard(KpiRows(), params)
+    month_totals, ytd_totals = totals_of_rows(month_rows, params), totals_of_rows(ytd_rows, params)
+    return build_from_totals(month, month_totals, ytd_totals, targets, only=only, params=params)
+
+
+def build_from_totals(
+    month: Period,
+    month_totals: Mapping[str, KeyTotals],
+    ytd_totals: Mapping[str, KeyTotals],
+    targets: Sequence[StoredTarget] = (),
+    *,
+    only: str | None = None,
+    params: KpiParams = DEFAULTS,
+) -> ReportTable:
+    """The report of the month from each row key's totals for the month and for the year to date (a key missing
+    has no calls); `only` keeps one row (a prefecture code, outside_yunnan or unknown)."""
+    empty = KeyTotals(0.0, scorecard(KpiRows(), params), {n.id: 0.0 for n in COUNTS})
     by_key = {(t.prefecture, t.period, t.measure): t.target for t in targets}
-    month_counts, ytd_counts = _counted(month_rows), _counted(ytd_rows)
     periods = (month.text, _quarter(month), str(month.starts.year))
 
     rows: list[tuple[Cell, ...]] = []
     for key in ROW_KEYS if only is None else (only,):
-        card: Mapping[str, KpiValue] = month_cards.get(key, empty_month)
-        ytd: Mapping[str, KpiValue] = ytd_cards.get(key, empty_ytd)
+        mine, ytd = month_totals.get(key, empty), ytd_totals.get(key, empty)
+        card = mine.card
         where = PROVINCE if key == TOTAL else key if key not in (OUTSIDE_YUNNAN, UNKNOWN) else None
         cells: list[Cell] = [
             key,
             ROW_NAMES[key],
-            float(inbound.get(key, 0)),
+            mine.inbound,
             card["answer_rate"].denominator,
             card["answer_rate"].numerator,
             card["abandon_rate"].numerator,
@@ -305,13 +352,11 @@ def build(
         for d in KPIS:
             value = card[d.id].value
             target = _target_of(by_key, where, d, periods)
-            cells += [value, ytd[d.id].value, target, completion(d, value, target)]
-        zero = {n.id: 0.0 for n in COUNTS}
-        counts, counts_ytd = month_counts.get(key, zero), ytd_counts.get(key, zero)
+            cells += [value, ytd.card[d.id].value, target, completion(d, value, target)]
         for n in COUNTS:
             year_target = by_key.get((where, periods[2], n.id)) if where is not None else None
-            done = counts_ytd[n.id] / year_target if year_target else None
-            cells += [counts[n.id], counts_ytd[n.id], year_target, done]
+            done = ytd.counts[n.id] / year_target if year_target else None
+            cells += [mine.counts[n.id], ytd.counts[n.id], year_target, done]
         rows.append(tuple(cells))
 
     notes: list[tuple[str, str]] = [
