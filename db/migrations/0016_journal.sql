@@ -11,3 +11,19 @@ ALTER TABLE recordings ADD COLUMN partial boolean NOT NULL DEFAULT false;
 -- Where a call's recording is being written, set when it starts: the supervisor finds a dead cell's partial
 -- recording by it.
 ALTER TABLE calls ADD COLUMN recording_path text;
+
+-- Calls to the service that no cell took (every cell full or down): the front writes one row each (Kamailio,
+-- sqlops), with the caller masked by the front, so that offered = calls + refused_calls.
+CREATE TABLE refused_calls (
+    id              bigserial PRIMARY KEY,
+    at              timestamptz NOT NULL DEFAULT now(),
+    sip_call_id     text NOT NULL,
+    caller_masked   text NOT NULL,
+    reason          text NOT NULL CHECK (reason IN ('no_cell', 'cells_full'))
+);
+CREATE INDEX refused_calls_at ON refused_calls (at);
+
+CREATE FUNCTION sip_refused_call(sip_call_id text, caller_masked text, reason text) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO refused_calls (sip_call_id, caller_masked, reason) VALUES (left(sip_call_id, 200), left(caller_masked, 32), reason)
+$$;

@@ -104,6 +104,7 @@ class FrontParams:
     ping_interval_s: int = 2
     # in-dialog OPTIONS to the cell of each call; no answer ends the call (BYE both ways); Kamailio's minimum is 30
     dialog_keepalive_s: int = 30
+    retry_after_s: int = 5  # in the 503 a caller gets when no cell takes the call
     probing_threshold: int = 1  # failed probes before a cell is marked inactive
     cell_timeout_ms: int = 2000  # no reply at all from a cell -> next cell
     cell_ring_timeout_ms: int = 30000
@@ -191,6 +192,7 @@ class FrontParams:
             "auth_lock_s",
             "ping_interval_s",
             "dialog_keepalive_s",
+            "retry_after_s",
             "probing_threshold",
             "cell_timeout_ms",
             "cell_ring_timeout_ms",
@@ -296,6 +298,7 @@ def render_config(params: FrontParams) -> str:
         ),
         "PING_INTERVAL_S": str(params.ping_interval_s),
         "DLG_KA_INTERVAL_S": str(params.dialog_keepalive_s),
+        "RETRY_AFTER_S": str(params.retry_after_s),
         "PROBING_THRESHOLD": str(params.probing_threshold),
         "OUTBOUND_GATEWAY": f'#!define OUTBOUND_GW "sip:{params.outbound_gateway}"' if params.outbound_gateway else "",
     }

@@ -133,3 +133,56 @@ async def test_caller_gets_503_when_every_cell_fails(start_front: StartFront, ce
 
     assert result.ok, result.errors
     assert busy.invites()
+
+
+async def refused_rows(db_url: str) -> list[tuple[str, str]]:
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch("SELECT caller_masked, reason FROM refused_calls ORDER BY id")
+    finally:
+        await conn.close()
+    return [(r["caller_masked"], r["reason"]) for r in rows]
+
+
+async def refused_metric(front: KamailioProcess) -> float:
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{front.params.http_port}/metrics") as resp,
+    ):
+        for line in (await resp.text()).splitlines():
+            if line.startswith("kamailio_script_calls_refused "):
+                return float(line.split()[1])
+    raise AssertionError("kamailio_script_calls_refused not in the front's metrics")
+
+
+@pytest.mark.parametrize("cells_up", [False, True], ids=["no-cell", "cells-full"])
+async def test_a_call_no_cell_takes_gets_503_with_retry_after_and_is_kept_as_a_masked_row(
+    start_front: StartFront, cells: Cells, front_db: str, cells_up: bool
+) -> None:
+    from tests.support.sip import exchange, request, status
+
+    if cells_up:
+        (full,) = await cells(503)
+        front = await start_front((f"127.0.0.1:{full.port}",))
+    else:
+        front = await start_front()
+    port = front.params.sip_port
+    before = await refused_rows(front_db)
+
+    replies = await exchange(port, lambda lp: request("INVITE", f"sip:12348@127.0.0.1:{port}", port, lp), wait=8)
+
+    final = replies[-1]
+    assert status(final) == 503
+    assert b"\r\nRetry-After: 5\r\n" in final
+    rows: list[tuple[str, str]] = []
+    for _ in range(50):  # written by an async worker
+        rows = (await refused_rows(front_db))[len(before) :]
+        if rows:
+            break
+        await asyncio.sleep(0.1)
+    assert rows == [("139****0000", "cells_full" if cells_up else "no_cell")]
+    assert await refused_metric(front) == 1
