@@ -587,11 +587,14 @@ async def run(args: argparse.Namespace) -> int:
         )
         print(HEADER, flush=True)
         deadline = time.monotonic() + args.budget
+        # The setup-rate steps come last and get their own share of the budget: without it the concurrency ramps
+        # of a full run used all of it and the setup rate was never measured (printed as 0).
+        ramps_deadline = deadline - len(args.rates) * (args.setup_seconds + 20)
         for mode, steps in (("ivr", args.steps_ivr), ("bridged", args.steps_bridged)):
             for conc in steps:
                 if conc > args.max_concurrency:
                     break
-                if time.monotonic() + args.hold + conc / 20 + 30 > deadline:
+                if time.monotonic() + args.hold + conc / 20 + 30 > ramps_deadline:
                     print(f"{mode:8} {conc:5} skipped: time budget", flush=True)
                     break
                 r = await bench.step(mode, conc, args.hold)
@@ -629,7 +632,8 @@ async def run(args: argparse.Namespace) -> int:
         return max(ok, key=lambda r: r.target) if ok else None
 
     ivr, bridged = best("ivr"), best("bridged")
-    cps = max((r.target for r in setup if r.passed), default=0)
+    # not measured (no step ran) is not 0 calls/s (the first step failed)
+    cps: int | str = max((r.target for r in setup if r.passed), default=0) if setup else "not_measured"
     top = bridged or ivr
     cpu_call_ivr = (
         100.0 * ivr.cells_cpu_cores / ivr.target - bench.idle_pct_per_cell * ivr.cells / ivr.target if ivr else 0
