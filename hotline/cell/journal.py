@@ -256,12 +256,15 @@ APPLY: dict[str, Callable[[Any, Write], Awaitable[None]]] = {
 class Journal:
     """The append-only file of one process, and how far it has been replayed (`<name>.offset`, fsync'd)."""
 
-    def __init__(self, directory: Path, process: str, max_bytes: int) -> None:
+    def __init__(self, directory: Path, process: str, max_bytes: int, *, owner: bool = True) -> None:
+        """`owner`: the process that appends to it (which repairs a torn tail at start); another process (the
+        supervisor's health check) only reads sizes and offsets."""
         self.path = directory / f"{process}.jsonl"
         self.offset_path = directory / f"{process}.offset"
         self.max_bytes = max_bytes
-        directory.mkdir(parents=True, exist_ok=True)
-        self._cut_torn_tail()
+        if owner:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._cut_torn_tail()
 
     def _cut_torn_tail(self) -> None:
         """A crash in the middle of an append leaves a last line without its newline (never acknowledged): cut it,
@@ -486,7 +489,7 @@ def journals_status(directory: Path) -> dict[str, Any]:
     them; this reads only their sizes and offsets). ok: nothing is lost by journaling."""
     waiting: dict[str, int] = {}
     for path in sorted(directory.glob("*.jsonl")):
-        journal = Journal(directory, path.stem, 0)
+        journal = Journal(directory, path.stem, 0, owner=False)
         behind = journal.size() - journal.offset()
         if behind > 0:
             waiting[path.stem] = behind

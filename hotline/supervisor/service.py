@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,32 +167,19 @@ def check_prompts(settings: Settings) -> None:
         raise PromptError(f"{exc}; run `hotline prompts build`") from None
 
 
-def _start_reports(stack: contextlib.AsyncExitStack, settings: Settings, pool: Any, clock: Any) -> None:
-    """The monthly report, made from `reports.day` on into var/reports/ (hotline/report/scheduled.py)."""
-    from hotline.report.scheduled import MonthlyReports
+def _start_job(
+    stack: contextlib.AsyncExitStack, name: str, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+) -> None:
+    """A background job of `hotline up` (the monthly report, retention): started now, told to stop and awaited
+    when the stack unwinds."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(stop), name=name)
 
-    reports_stop = asyncio.Event()
-    task = asyncio.create_task(MonthlyReports(settings, pool, clock).run(reports_stop), name="monthly-reports")
-
-    async def stop_reports() -> None:
-        reports_stop.set()
+    async def stop_job() -> None:
+        stop.set()
         await task
 
-    stack.push_async_callback(stop_reports)
-
-
-def _start_retention(stack: contextlib.AsyncExitStack, settings: Settings, pool: Any, clock: Any) -> None:
-    """The daily retention job (hotline/retention.py)."""
-    from hotline.retention import DailyRetention
-
-    retention_stop = asyncio.Event()
-    task = asyncio.create_task(DailyRetention(settings, pool, clock).run(retention_stop), name="retention")
-
-    async def stop_retention() -> None:
-        retention_stop.set()
-        await task
-
-    stack.push_async_callback(stop_retention)
+    stack.push_async_callback(stop_job)
 
 
 async def run(
@@ -276,10 +263,14 @@ async def run(
             async with pool.acquire() as conn:
                 queue_names = await queues.names(conn)
             metrics.start_telemetry(stack, settings, pool, clock, flows, queue_names, sources)
-        if settings.reports.enabled:
-            _start_reports(stack, settings, pool, clock)
-        if settings.retention.enabled:
-            _start_retention(stack, settings, pool, clock)
+        if settings.reports.enabled:  # from reports.day on into var/reports/ (hotline/report/scheduled.py)
+            from hotline.report.scheduled import MonthlyReports
+
+            _start_job(stack, "monthly-reports", MonthlyReports(settings, pool, clock).run)
+        if settings.retention.enabled:  # daily (hotline/retention.py)
+            from hotline.retention import DailyRetention
+
+            _start_job(stack, "retention", DailyRetention(settings, pool, clock).run)
         runner.app[http.STARTED].set()
         log.info("hotline up: health on http://%s:%d/healthz", settings.http.host, settings.http.port)
         await stop.wait()

@@ -154,6 +154,8 @@ async def test_a_torn_last_line_is_skipped_and_a_full_journal_refuses(pg_cluster
         await pool.close()
     with (tmp_path / "cell9.jsonl").open("ab") as f:
         f.write(b'{"w": "torn')  # a crash in the middle of an append that was never acknowledged
+    assert journals_status(tmp_path)["state"] == "journaling"  # another process only reads: the tail stays
+    assert (tmp_path / "cell9.jsonl").read_bytes().endswith(b'{"w": "torn')
     pool, writer = await make_writer(pg_cluster, tmp_path)  # the next run, still without the database
     try:
         await writer.write("end", call_id=call_id, outcome="failed", reason="cell stopped")
